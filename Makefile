@@ -1,0 +1,49 @@
+# One-command set-up for the course. Every target creates .venv on first use.
+#   make lab    open the course in JupyterLab
+#   make test   helper unit tests + every notebook re-executed and compared by nbval
+#   make run    re-execute every notebook in place (refresh stored outputs)
+#   make bench  benchmark scripts (print figures)
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
+LAB_ARGS ?=
+PYTEST_ARGS ?=
+
+.PHONY: lab test run bench env clean-env
+
+env: $(STAMP)
+
+# LightFM is built from source with LIGHTFM_NO_CFLAGS=1 (no -march=native -ffast-math) so stored
+# outputs reproduce on any CPU. --no-cache-dir stops pip reusing a wheel built without that flag.
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	LIGHTFM_NO_CFLAGS=1 $(PY) -m pip install --quiet --no-cache-dir \
+		$$(grep -E '^rectools-lightfm' requirements.txt)
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	@touch $(STAMP)
+
+# JupyterLab refuses to start as root unless told; containers and some workshop VMs run as root.
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
+
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab --ServerApp.root_dir=. \
+		--LabApp.default_url=/lab/tree/notebooks/00_start_here.ipynb $(ROOT_FLAG) $(LAB_ARGS)
+
+test: $(STAMP)
+	$(PY) -m pytest --nbval --nbval-current-env \
+		--nbval-sanitize-with notebooks/nbval_sanitize.cfg $(PYTEST_ARGS) tests notebooks
+
+run: $(STAMP)
+	$(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace \
+		--ExecutePreprocessor.timeout=600 $(NOTEBOOKS)
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench_interactions.py
+
+clean-env:
+	rm -rf $(VENV)

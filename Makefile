@@ -35,12 +35,12 @@ lab: $(STAMP)
 		--LabApp.default_url=/lab/tree/notebooks/00_start_here.ipynb $(ROOT_FLAG) $(LAB_ARGS)
 
 test: $(STAMP)
-	$(PY) -m pytest --nbval --nbval-current-env \
-		--nbval-sanitize-with notebooks/nbval_sanitize.cfg $(PYTEST_ARGS) tests notebooks
+	$(PY) -m pytest --doctest-modules --nbval --nbval-current-env \
+		--nbval-sanitize-with notebooks/nbval_sanitize.cfg $(PYTEST_ARGS) helpers tests notebooks
 
 run: $(STAMP)
 	$(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace \
-		--ExecutePreprocessor.timeout=600 $(NOTEBOOKS)
+		--ExecutePreprocessor.timeout=600 --ExecutePreprocessor.record_timing=False $(NOTEBOOKS)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_interactions.py

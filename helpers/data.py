@@ -444,6 +444,7 @@ class Interactions:
 
     @property
     def shape(self) -> tuple[int, int]:
+        """``(n_users, n_items)`` of ``matrix``, set by the mapping."""
         return self.mapping.shape
 
 
@@ -469,7 +470,9 @@ def build_interactions(
         One row per (user, item) event.
     mapping : IdMapping, optional
         Reuse an existing mapping so train and test matrices share one shape. Built from ``frame``
-        (sorted ids) when omitted.
+        (sorted ids) when omitted, from every row *before* ``threshold`` applies: an item rated
+        only below the threshold keeps a column (it is never a positive, only a sampled negative),
+        so the shape does not change with the threshold.
     user_col, item_col : str
         Id columns.
     rating_col : str or None, default "rating"

@@ -1,0 +1,690 @@
+"""Split interactions, rank the catalog and measure LightFM models and baselines honestly.
+
+* Splits (:func:`random_split`, :func:`temporal_split`, :func:`item_cold_start_split`) return
+  train and test positives on one mapping: same shape, disjoint, seeded.
+* :func:`evaluate_ranking` scores any *scorer* (a LightFM model through :func:`lightfm_scorer`, or a
+  baseline) in user batches, never a whole users x items matrix, with training items excluded.
+* :func:`bootstrap_ci` puts an interval around any per-user metric.
+* :func:`learning_curve` trains one epoch at a time and records precision@k on train and test.
+
+Two classic mistakes are guarded everywhere: the test ranking excludes the items a user already
+has in train (otherwise known items fill the top of the list), and train and test must not share
+a (user, item) pair (otherwise the model is graded on pairs it trained on).
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from lightfm.cross_validation import random_train_test_split
+from lightfm.evaluation import precision_at_k
+
+from helpers.data import IdMapping, Interactions, _check_columns, build_interactions
+
+__all__ = [
+    "METRICS",
+    "Evaluation",
+    "Split",
+    "bootstrap_ci",
+    "evaluate_ranking",
+    "genre_popularity_scorer",
+    "item_cold_start_split",
+    "learning_curve",
+    "lightfm_scorer",
+    "popularity_scorer",
+    "random_scorer",
+    "random_split",
+    "temporal_split",
+]
+
+
+def learning_curve(
+    model,
+    train: sp.spmatrix | sp.sparray,
+    test: sp.spmatrix | sp.sparray,
+    *,
+    epochs: int,
+    k: int = 10,
+    item_features: sp.spmatrix | sp.sparray | None = None,
+    user_features: sp.spmatrix | sp.sparray | None = None,
+    num_threads: int = 1,
+    eval_threads: int = 2,
+) -> pd.DataFrame:
+    """Train ``model`` one epoch at a time and record precision@k on train and test after each.
+
+    Training calls ``model.fit_partial(train, epochs=1)`` ``epochs`` times, which follows exactly
+    the same path as ``model.fit(train, epochs=epochs)`` on a fresh model with the same
+    ``random_state``: the last row describes the model that ``fit`` would have produced.
+
+    Train precision ranks every item; test precision ranks every item the user does *not* have in
+    ``train`` (``lightfm.evaluation.precision_at_k(..., train_interactions=train)``), which is how
+    a deployed recommender behaves: it never re-recommends what the user already has.
+
+    Parameters
+    ----------
+    model : lightfm.LightFM
+        The model to train, in place. A fresh model gives a curve from scratch; an already
+        fitted model continues from where it is (epoch 1 is then its next epoch).
+    train, test : scipy sparse matrix
+        ``users x items`` interactions with the same shape and no (user, item) pair in common,
+        e.g. from ``lightfm.cross_validation.random_train_test_split``.
+    epochs : int
+        Number of epochs to train and evaluate, at least 1.
+    k : int, default 10
+        Length of the ranked list, between 1 and the number of items.
+    item_features, user_features : scipy sparse matrix, optional
+        Feature matrices, passed unchanged to ``fit_partial`` and to the evaluation.
+    num_threads : int, default 1
+        Training threads. Keep 1 when results must be reproducible: LightFM's multi-threaded
+        training is not.
+    eval_threads : int, default 2
+        Evaluation threads; evaluation is deterministic at any thread count.
+
+    Returns
+    -------
+    DataFrame
+        One row per epoch: ``epoch`` (1, 2, …), ``train_precision`` and ``test_precision``
+        (mean precision@k over the users with at least one interaction in that matrix), and
+        ``train_users`` and ``test_users`` (how many users each mean is over).
+
+    Raises
+    ------
+    TypeError
+        If ``train`` or ``test`` is not a scipy sparse matrix, or ``model`` has no ``fit_partial``.
+    ValueError
+        If the shapes differ, train and test share (user, item) pairs, test is empty,
+        ``epochs`` or ``k`` is not a positive integer (or ``k`` exceeds the number of items),
+        or a thread count is below 1.
+
+    Examples
+    --------
+    >>> from lightfm import LightFM
+    >>> from lightfm.cross_validation import random_train_test_split
+    >>> likes = sp.random(30, 40, density=0.3, format="coo", dtype=np.float32, random_state=0)
+    >>> likes.data[:] = 1.0
+    >>> train, test = random_train_test_split(likes, random_state=np.random.RandomState(0))
+    >>> curve = learning_curve(LightFM(no_components=4, random_state=0), train, test, epochs=3, k=5)
+    >>> curve.columns.tolist()
+    ['epoch', 'train_precision', 'test_precision', 'train_users', 'test_users']
+    >>> curve["epoch"].tolist()
+    [1, 2, 3]
+    """
+    if not callable(getattr(model, "fit_partial", None)):
+        raise TypeError(f"model must be a LightFM model with fit_partial; got {type(model).__name__}")
+    for label, matrix in (("train", train), ("test", test)):
+        if not sp.issparse(matrix):
+            raise TypeError(f"{label} must be a scipy sparse matrix; got {type(matrix).__name__}")
+    _check_same_shape(train, test)
+    _check_positive_int(epochs, "epochs")
+    _check_positive_int(k, "k")
+    if k > train.shape[1]:
+        raise ValueError(f"k={k} is larger than the number of items ({train.shape[1]}); expected k <= {train.shape[1]}")
+    _check_positive_int(num_threads, "num_threads")
+    _check_positive_int(eval_threads, "eval_threads")
+
+    # Evaluation wants CSR float32; converting once here saves a conversion per epoch.
+    train_csr = sp.csr_matrix(train, dtype=np.float32, copy=True)
+    test_csr = sp.csr_matrix(test, dtype=np.float32, copy=True)
+    train_csr.eliminate_zeros()
+    test_csr.eliminate_zeros()
+    if test_csr.nnz == 0:
+        raise ValueError("test has no interactions; expected at least one (user, item) pair to score")
+    _check_disjoint(train_csr, test_csr)
+
+    # A copy keeps the entry order (so training matches model.fit on the same matrix) and gives
+    # LightFM writable buffers even when the caller's arrays are read-only pandas 3 views.
+    train_coo = sp.coo_matrix(train, copy=True)
+    train_users = int((train_csr.getnnz(axis=1) > 0).sum())
+    test_users = int((test_csr.getnnz(axis=1) > 0).sum())
+    features = {"item_features": item_features, "user_features": user_features}
+
+    rows = []
+    for epoch in range(1, epochs + 1):
+        model.fit_partial(train_coo, epochs=1, num_threads=num_threads, **features)
+        train_precision = precision_at_k(model, train_csr, k=k, num_threads=eval_threads, **features)
+        test_precision = precision_at_k(
+            model, test_csr, train_interactions=train_csr, k=k, num_threads=eval_threads,
+            check_intersections=False, **features,
+        )
+        rows.append((epoch, float(train_precision.mean()), float(test_precision.mean())))
+
+    curve = pd.DataFrame(rows, columns=["epoch", "train_precision", "test_precision"])
+    curve["train_users"] = train_users
+    curve["test_users"] = test_users
+    return curve
+
+
+def _check_same_shape(train: sp.spmatrix, test: sp.spmatrix) -> None:
+    if train.shape != test.shape:
+        raise ValueError(
+            f"train has shape {train.shape} but test has shape {test.shape}; both must be "
+            "users x items on one id mapping (build test with the train mapping)"
+        )
+
+
+def _check_disjoint(train: sp.spmatrix, test: sp.spmatrix) -> None:
+    overlap = (train != 0).multiply(test != 0).tocoo()
+    if overlap.nnz:
+        raise ValueError(
+            f"train and test share {overlap.nnz:,} (user, item) pair(s), e.g. (row {overlap.row[0]}, "
+            f"column {overlap.col[0]}); an overlap inflates test scores because the model is graded "
+            "on pairs it trained on. Expected disjoint matrices (remove those pairs from test)."
+        )
+
+
+def _check_positive_int(value: object, name: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{name}={value!r}; expected an integer >= 1")
+    if value < 1:
+        raise ValueError(f"{name}={value}; expected an integer >= 1")
+
+
+# ---------------------------------------------------------------------------------------- splits
+
+
+@dataclass(frozen=True)
+class Split:
+    """Train and test interactions on one mapping, plus the rating rows behind each.
+
+    Attributes
+    ----------
+    train, test : Interactions
+        Positives (``rating >= threshold``) of each side; same shape, no (user, item) pair in common.
+    train_frame, test_frame : DataFrame
+        All rating rows of each side, before the threshold (build user features from
+        ``train_frame`` only).
+    """
+
+    train: Interactions
+    test: Interactions
+    train_frame: pd.DataFrame
+    test_frame: pd.DataFrame
+
+
+def random_split(
+    ratings: pd.DataFrame,
+    mapping: IdMapping | None = None,
+    *,
+    test_fraction: float = 0.2,
+    threshold: float | None = 4.0,
+    seed: int = 0,
+) -> Split:
+    """Put a random ``test_fraction`` of the rating rows in test, with LightFM's own splitter.
+
+    The rows are shuffled and cut by ``lightfm.cross_validation.random_train_test_split``
+    (it carries each row's position through the shuffle), so this is LightFM's split, with the
+    rating rows of each side kept for features.
+
+    Parameters
+    ----------
+    ratings : DataFrame
+        ``userId``, ``movieId``, ``rating`` rows, one per (user, item) pair.
+    mapping : IdMapping, optional
+        Defaults to every user and item of ``ratings``.
+    test_fraction : float, default 0.2
+        Share of rows in test, strictly between 0 and 1.
+    threshold : float or None, default 4.0
+        Ratings at or above it are positives on both sides; ``None`` keeps every row.
+    seed : int, default 0
+
+    Returns
+    -------
+    Split
+
+    Examples
+    --------
+    >>> from helpers.data import load_movielens
+    >>> split = random_split(load_movielens().ratings, seed=1)
+    >>> split.train.shape == split.test.shape
+    True
+    """
+    _check_fraction(test_fraction)
+    mapping = mapping or IdMapping.from_frame(ratings)
+    rows = mapping.user_index(ratings["userId"].to_numpy())
+    cols = mapping.item_index(ratings["movieId"].to_numpy())
+    # float64 holds row positions exactly (up to 2**53 rows) through LightFM's shuffle.
+    carrier = sp.coo_matrix((np.arange(1, len(ratings) + 1, dtype=np.float64), (rows, cols)), shape=mapping.shape)
+    _, test = random_train_test_split(carrier, test_fraction, random_state=np.random.RandomState(seed))
+    in_test = np.zeros(len(ratings), dtype=bool)
+    in_test[test.data.astype(np.int64) - 1] = True
+    return _split_by_mask(ratings, mapping, in_test, threshold)
+
+
+def temporal_split(
+    ratings: pd.DataFrame,
+    mapping: IdMapping | None = None,
+    *,
+    test_fraction: float = 0.2,
+    threshold: float | None = 4.0,
+    time_col: str = "timestamp",
+) -> Split:
+    """Per user, put the most recent ``test_fraction`` of their ratings in test.
+
+    Each user contributes ``floor(n_ratings * test_fraction)`` rows to test (so a user with
+    fewer than ``1 / test_fraction`` ratings stays wholly in train). Ties in time are broken by
+    ``movieId`` so the split is deterministic. This is the honest split for a product: the model
+    is graded on what each user did *after* the data it learned from.
+
+    Parameters
+    ----------
+    ratings : DataFrame
+        ``userId``, ``movieId``, ``rating`` and ``time_col``.
+    mapping : IdMapping, optional
+        Defaults to every user and item of ``ratings``.
+    test_fraction : float, default 0.2
+    threshold : float or None, default 4.0
+    time_col : str, default "timestamp"
+
+    Returns
+    -------
+    Split
+
+    Examples
+    --------
+    >>> from helpers.data import load_movielens
+    >>> split = temporal_split(load_movielens().ratings)
+    >>> (split.test_frame.groupby("userId")["timestamp"].min()
+    ...  >= split.train_frame.groupby("userId")["timestamp"].max()).all()
+    np.True_
+    """
+    _check_fraction(test_fraction)
+    _check_columns(ratings, ["userId", "movieId", time_col])
+    order = np.lexsort((ratings["movieId"].to_numpy(), ratings[time_col].to_numpy(), ratings["userId"].to_numpy()))
+    users_sorted = ratings["userId"].to_numpy()[order]
+    newest_first = pd.Series(users_sorted).groupby(users_sorted).cumcount(ascending=False).to_numpy()
+    per_user = pd.Series(users_sorted).groupby(users_sorted).transform("size").to_numpy()
+    in_test = np.zeros(len(ratings), dtype=bool)
+    in_test[order] = newest_first < np.floor(per_user * test_fraction)
+    return _split_by_mask(ratings, mapping or IdMapping.from_frame(ratings), in_test, threshold)
+
+
+def item_cold_start_split(
+    ratings: pd.DataFrame,
+    mapping: IdMapping | None = None,
+    *,
+    test_fraction: float = 0.2,
+    threshold: float | None = 4.0,
+    seed: int = 0,
+) -> Split:
+    """Hold out a random ``test_fraction`` of the rated items with *all* their ratings.
+
+    The test items never appear in train: only features can tell the model anything about them.
+    Pass a mapping built with the full catalog (``IdMapping.from_frame(ratings, items=...)``) so
+    the item feature matrix covers them.
+
+    Parameters
+    ----------
+    ratings : DataFrame
+        ``userId``, ``movieId``, ``rating`` rows.
+    mapping : IdMapping, optional
+        Defaults to every user and item of ``ratings``.
+    test_fraction : float, default 0.2
+        Share of the rated items held out.
+    threshold : float or None, default 4.0
+    seed : int, default 0
+
+    Returns
+    -------
+    Split
+
+    Examples
+    --------
+    >>> from helpers.data import load_movielens
+    >>> split = item_cold_start_split(load_movielens().ratings, seed=1)
+    >>> set(split.train_frame["movieId"]) & set(split.test_frame["movieId"])
+    set()
+    """
+    _check_fraction(test_fraction)
+    rated = np.sort(ratings["movieId"].unique())
+    rng = np.random.default_rng(seed)
+    held_out = rng.choice(rated, size=int(round(len(rated) * test_fraction)), replace=False)
+    in_test = ratings["movieId"].isin(held_out).to_numpy()
+    return _split_by_mask(ratings, mapping or IdMapping.from_frame(ratings), in_test, threshold)
+
+
+def _split_by_mask(ratings: pd.DataFrame, mapping: IdMapping, in_test: np.ndarray, threshold: float | None) -> Split:
+    train_frame, test_frame = ratings[~in_test], ratings[in_test]
+    if train_frame.empty or test_frame.empty:
+        raise ValueError(f"split left {len(train_frame)} train and {len(test_frame)} test rows; both must be non-empty")
+    return Split(
+        train=_positives(train_frame, mapping, threshold),
+        test=_positives(test_frame, mapping, threshold),
+        train_frame=train_frame,
+        test_frame=test_frame,
+    )
+
+
+def _positives(frame: pd.DataFrame, mapping: IdMapping, threshold: float | None) -> Interactions:
+    if threshold is not None and not (frame["rating"] >= threshold).any():
+        return Interactions(sp.coo_matrix(mapping.shape, dtype=np.float32), None, mapping)
+    return build_interactions(frame, mapping, threshold=threshold)
+
+
+def _check_fraction(value: float) -> None:
+    if not 0 < value < 1:
+        raise ValueError(f"test_fraction={value!r}; expected a number strictly between 0 and 1")
+
+
+# ---------------------------------------------------------------------------------------- scorers
+
+Scorer = Callable[[np.ndarray], np.ndarray]
+"""Anything that maps an array of internal user indices to a ``len(users) x n_items`` score block."""
+
+
+def lightfm_scorer(model, *, user_features: sp.spmatrix | None = None, item_features: sp.spmatrix | None = None) -> Scorer:
+    """Scores of a fitted LightFM model, the same numbers ``model.predict`` returns, per user batch.
+
+    Representations (feature embeddings summed, biases included) are computed once; each batch is
+    one matrix product, so no ``users x items`` matrix is ever built whole.
+
+    Examples
+    --------
+    >>> from lightfm import LightFM
+    >>> model = LightFM(no_components=2, random_state=0).fit(sp.identity(3, format="coo"), epochs=1)
+    >>> lightfm_scorer(model)(np.array([0, 2])).shape
+    (2, 3)
+    """
+    user_bias, user_repr = model.get_user_representations(user_features)
+    item_bias, item_repr = model.get_item_representations(item_features)
+
+    def score(users: np.ndarray) -> np.ndarray:
+        return user_repr[users] @ item_repr.T + item_bias + user_bias[users, None]
+
+    return score
+
+
+def popularity_scorer(train: sp.spmatrix, *, seed: int = 0) -> Scorer:
+    """Everyone gets the items with the most training interactions first.
+
+    Ties (many items share a count) are broken by a fixed random order, as a served list would be;
+    otherwise tied items would all share one rank.
+
+    Examples
+    --------
+    >>> popularity_scorer(sp.csr_matrix([[1, 0, 1], [0, 0, 1]]))(np.array([0])).argmax()
+    np.int64(2)
+    """
+    counts = np.asarray(train.getnnz(axis=0), dtype=np.float64)
+    jitter = np.random.default_rng(seed).random(len(counts)) * 0.5
+    base = counts + jitter
+
+    def score(users: np.ndarray) -> np.ndarray:
+        return np.broadcast_to(base, (len(users), len(base))).copy()
+
+    return score
+
+
+def random_scorer(n_items: int, *, seed: int = 0) -> Scorer:
+    """Uniform random scores: the floor every model must clear.
+
+    Examples
+    --------
+    >>> random_scorer(4, seed=1)(np.array([0, 1])).shape
+    (2, 4)
+    """
+    rng = np.random.default_rng(seed)
+
+    def score(users: np.ndarray) -> np.ndarray:
+        return rng.random((len(users), n_items))
+
+    return score
+
+
+def genre_popularity_scorer(train: sp.spmatrix, item_genres: sp.spmatrix, *, seed: int = 0) -> Scorer:
+    """Popularity within genre, a baseline for cold items that have no interactions of their own.
+
+    A genre's popularity is its share of the training interactions; an item scores the mean
+    popularity of its genres, weighted by how much the *user* likes each genre (their share of
+    training interactions in it, plus the global share so users with no history still rank).
+
+    Parameters
+    ----------
+    train : sparse matrix
+        ``users x items`` training interactions.
+    item_genres : sparse matrix
+        ``items x genres`` 0/1 matrix (e.g. ``item_features(..., identity=False)``).
+    seed : int, default 0
+        Breaks ties, as in :func:`popularity_scorer`.
+
+    Examples
+    --------
+    >>> train = sp.csr_matrix([[1, 0, 0], [1, 0, 0]])
+    >>> genres = sp.csr_matrix([[1, 0], [1, 0], [0, 1]])
+    >>> genre_popularity_scorer(train, genres)(np.array([0]))[0, 1] > 0
+    np.True_
+    """
+    if train.shape[1] != item_genres.shape[0]:
+        raise ValueError(f"item_genres has {item_genres.shape[0]} rows but train has {train.shape[1]} items")
+    train = sp.csr_matrix(train, dtype=np.float64)
+    genres = (sp.csr_matrix(item_genres, dtype=np.float64) > 0).astype(np.float64)
+    user_genre = train @ genres  # interactions per user per genre
+    global_share = np.asarray(user_genre.sum(axis=0)).ravel()
+    global_share = global_share / max(global_share.sum(), 1.0)
+    n_genres = np.asarray(genres.sum(axis=1)).ravel()
+    jitter = np.random.default_rng(seed).random(train.shape[1]) * 1e-9
+
+    def score(users: np.ndarray) -> np.ndarray:
+        block = np.asarray(user_genre[users].todense())
+        share = block / np.maximum(block.sum(axis=1, keepdims=True), 1.0) + global_share
+        return np.asarray(genres @ share.T).T / np.maximum(n_genres, 1) + jitter
+
+    return score
+
+
+# ---------------------------------------------------------------------------------------- metrics
+
+METRICS = ("precision", "recall", "ndcg", "map", "auc", "reciprocal_rank")
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Per-user ranking metrics and the top-k list each user was shown.
+
+    Attributes
+    ----------
+    per_user : DataFrame
+        One row per evaluated user (index: internal user index), a column per metric, plus
+        ``novelty`` and ``popularity`` of the user's top-k list.
+    top_k : ndarray
+        ``n_evaluated_users x k`` internal item indices, best first.
+    n_items : int
+        Catalog size, for coverage.
+    """
+
+    per_user: pd.DataFrame
+    top_k: np.ndarray
+    n_items: int
+
+    @property
+    def coverage(self) -> float:
+        """Share of the catalog that appears in at least one user's top-k."""
+        return len(np.unique(self.top_k)) / self.n_items
+
+    def summary(self) -> pd.Series:
+        """Mean of every per-user column, plus ``coverage`` and the number of users."""
+        means = self.per_user.mean()
+        means["coverage"] = self.coverage
+        means["users"] = len(self.per_user)
+        return means
+
+
+def evaluate_ranking(
+    scorer: Scorer,
+    test: sp.spmatrix,
+    train: sp.spmatrix | None = None,
+    *,
+    k: int = 10,
+    batch_size: int = 512,
+) -> Evaluation:
+    """Rank the catalog for every user with test positives and score the ranking.
+
+    Items in ``train`` are excluded from each user's ranking (pass ``train=None`` only to see how
+    much including them distorts the numbers). Ranks follow ``lightfm.evaluation``: an item's rank
+    counts the other candidates scoring at least as high, so ties count against it.
+
+    Metrics at ``k``: precision (hits / k), recall (hits / test items), NDCG (binary gains, ideal
+    DCG over ``min(k, test items)``), MAP (average precision at the hits, over
+    ``min(k, test items)``); over the full ranking: AUC (as ``lightfm.evaluation.auc_score``) and
+    reciprocal rank of the first hit. ``novelty`` is the mean self-information
+    ``-log2(share of users with the item in train)`` of the top-k; ``popularity`` their mean number
+    of training interactions.
+
+    Parameters
+    ----------
+    scorer : callable
+        Maps internal user indices to a score block (:func:`lightfm_scorer`, a baseline, ...).
+    test : sparse matrix
+        ``users x items`` test positives.
+    train : sparse matrix, optional
+        Training interactions, same shape, disjoint from ``test``.
+    k : int, default 10
+    batch_size : int, default 512
+        Users scored at once; memory is about ``batch_size x n_items x 8`` bytes.
+
+    Returns
+    -------
+    Evaluation
+
+    Raises
+    ------
+    ValueError
+        Shapes differ, train and test overlap, ``k`` or ``batch_size`` out of range, or no user
+        has a test positive.
+
+    Examples
+    --------
+    >>> train = sp.csr_matrix([[1, 0, 0, 0], [0, 1, 0, 0]])
+    >>> test = sp.csr_matrix([[0, 1, 0, 0], [1, 0, 0, 0]])
+    >>> evaluate_ranking(popularity_scorer(train), test, train, k=1).per_user["precision"].tolist()
+    [1.0, 1.0]
+    """
+    test = sp.csr_matrix(test)
+    n_users, n_items = test.shape
+    if train is not None:
+        train = sp.csr_matrix(train)
+        _check_same_shape(train, test)
+        _check_disjoint(train, test)
+    _check_positive_int(k, "k")
+    _check_positive_int(batch_size, "batch_size")
+    if k > n_items:
+        raise ValueError(f"k={k} is larger than the catalog ({n_items} items)")
+    users = np.flatnonzero(test.getnnz(axis=1) > 0)
+    if not len(users):
+        raise ValueError("no user has a test interaction; nothing to evaluate")
+
+    popularity = (
+        np.asarray(train.getnnz(axis=0), dtype=np.float64) if train is not None else np.zeros(n_items)
+    )
+    self_information = -np.log2(np.maximum(popularity, 1.0) / n_users)
+    discounts = 1.0 / np.log2(np.arange(2, k + 2))
+
+    columns = {name: [] for name in (*METRICS, "novelty", "popularity")}
+    top_lists = []
+    for start in range(0, len(users), batch_size):
+        batch = users[start : start + batch_size]
+        scores = np.asarray(scorer(batch), dtype=np.float64)
+        if scores.shape != (len(batch), n_items):
+            raise ValueError(f"scorer returned shape {scores.shape}; expected {(len(batch), n_items)}")
+        n_train = np.zeros(len(batch), dtype=np.int64)
+        if train is not None:
+            block = train[batch]
+            scores[np.repeat(np.arange(len(batch)), np.diff(block.indptr)), block.indices] = -np.inf
+            n_train = np.diff(block.indptr)
+        ranks, owner = _test_ranks(scores, test[batch])
+        top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+        order = np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1, kind="stable")
+        top = np.take_along_axis(top, order, axis=1)
+        top_lists.append(top)
+
+        n_test = np.diff(test[batch].indptr)
+        hit = ranks < k
+        hits = np.bincount(owner, weights=hit, minlength=len(batch))
+        columns["precision"].append(hits / k)
+        columns["recall"].append(hits / n_test)
+        dcg = np.bincount(owner[hit], weights=discounts[ranks[hit]], minlength=len(batch))
+        ideal = np.cumsum(discounts)[np.minimum(n_test, k) - 1]
+        columns["ndcg"].append(dcg / ideal)
+        # Ranks arrive sorted within each user, so a hit's position among the hits is its running count.
+        position = np.arange(len(ranks)) - np.r_[0, np.cumsum(n_test)][owner]
+        precision_at_hit = (position + 1) / (ranks + 1)
+        ap = np.bincount(owner[hit], weights=precision_at_hit[hit], minlength=len(batch))
+        columns["map"].append(ap / np.minimum(n_test, k))
+        negatives = n_items - n_test - n_train
+        wrong_order = np.maximum(ranks - position, 0) / negatives[owner]
+        columns["auc"].append(np.where(negatives > 0, np.bincount(owner, weights=1 - wrong_order, minlength=len(batch)) / n_test, 0.5))
+        first = np.full(len(batch), np.inf)
+        np.minimum.at(first, owner, ranks)
+        columns["reciprocal_rank"].append(1.0 / (first + 1))
+        columns["novelty"].append(self_information[top].mean(axis=1))
+        columns["popularity"].append(popularity[top].mean(axis=1))
+
+    per_user = pd.DataFrame({name: np.concatenate(values) for name, values in columns.items()}, index=users)
+    per_user.index.name = "user"
+    return Evaluation(per_user=per_user, top_k=np.vstack(top_lists), n_items=n_items)
+
+
+def _test_ranks(scores: np.ndarray, test_block: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+    """Rank of every test entry among its user's candidates, sorted within each user, and its owner row."""
+    n_rows, n_items = scores.shape
+    owner = np.repeat(np.arange(n_rows), np.diff(test_block.indptr))
+    test_scores = scores[owner, test_block.indices]
+    # Put each row in its own band so one global sort ranks every row at once.
+    finite = scores[np.isfinite(scores)]
+    low, high = (finite.min(), finite.max()) if finite.size else (0.0, 0.0)
+    band = high - low + 2.0
+    shifted = np.where(np.isfinite(scores), scores, low - 1.0) + band * np.arange(n_rows)[:, None]
+    flat = np.sort(shifted, axis=None)
+    at_least = (owner + 1) * n_items - np.searchsorted(flat, test_scores + band * owner, side="left")
+    ranks = at_least - 1  # the item itself is not above itself
+    order = np.lexsort((ranks, owner))
+    return ranks[order].astype(np.int64), owner[order]
+
+
+def bootstrap_ci(
+    values: np.ndarray | pd.Series,
+    *,
+    n_resamples: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float, float]:
+    """Mean of per-user values and a percentile bootstrap interval over users.
+
+    Parameters
+    ----------
+    values : array-like
+        One value per user (e.g. ``evaluation.per_user["precision"]``).
+    n_resamples : int, default 1000
+    confidence : float, default 0.95
+    seed : int, default 0
+
+    Returns
+    -------
+    (mean, low, high)
+
+    Examples
+    --------
+    >>> mean, low, high = bootstrap_ci(np.array([0.0, 1.0] * 50))
+    >>> low < mean < high
+    True
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim != 1 or not len(values):
+        raise ValueError(f"values must be a non-empty 1-d array; got shape {values.shape}")
+    if not np.isfinite(values).all():
+        raise ValueError("values contain NaN or infinity")
+    _check_positive_int(n_resamples, "n_resamples")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence={confidence!r}; expected a number strictly between 0 and 1")
+    rng = np.random.default_rng(seed)
+    means = np.empty(n_resamples)
+    for start in range(0, n_resamples, 100):
+        stop = min(start + 100, n_resamples)
+        means[start:stop] = values[rng.integers(0, len(values), (stop - start, len(values)))].mean(axis=1)
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.percentile(means, [tail, 100 - tail])
+    return float(values.mean()), float(low), float(high)

@@ -1,4 +1,4 @@
-"""Tests for helpers.evaluate: the per-epoch learning curve."""
+"""Tests for helpers.evaluate: splits, ranking metrics, baselines, bootstrap and the learning curve."""
 
 from __future__ import annotations
 
@@ -9,7 +9,21 @@ import scipy.sparse as sp
 from lightfm import LightFM
 from lightfm.cross_validation import random_train_test_split
 
-from helpers.evaluate import learning_curve
+from lightfm.evaluation import auc_score, precision_at_k, recall_at_k, reciprocal_rank
+
+from helpers.data import IdMapping
+from helpers.evaluate import (
+    bootstrap_ci,
+    evaluate_ranking,
+    genre_popularity_scorer,
+    item_cold_start_split,
+    learning_curve,
+    lightfm_scorer,
+    popularity_scorer,
+    random_scorer,
+    random_split,
+    temporal_split,
+)
 
 SEED = 7
 N_USERS, N_ITEMS = 25, 40
@@ -142,3 +156,250 @@ def test_empty_test_raises():
     train, _ = split_likes()
     with pytest.raises(ValueError, match="test has no interactions"):
         learning_curve(tiny_model(), train, sp.coo_matrix(train.shape, dtype=np.float32), epochs=1)
+
+
+# ---------------------------------------------------------------- splits
+
+
+def rating_rows(seed: int = 0, n_users: int = 30, n_items: int = 50, n: int = 600) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    pairs = pd.DataFrame({"userId": rng.integers(1, n_users + 1, n * 2), "movieId": rng.integers(1, n_items + 1, n * 2)})
+    pairs = pairs.drop_duplicates().head(n).reset_index(drop=True)
+    pairs["rating"] = rng.choice(np.arange(1, 11) / 2, len(pairs))
+    pairs["timestamp"] = pd.to_datetime(rng.integers(0, 10**6, len(pairs)), unit="s", utc=True)
+    return pairs
+
+
+@pytest.mark.parametrize("splitter", [random_split, temporal_split, item_cold_start_split])
+def test_splits_share_shape_are_disjoint_and_cover_every_row(splitter):
+    ratings = rating_rows()
+    split = splitter(ratings, test_fraction=0.25)
+    assert split.train.shape == split.test.shape
+    assert split.train.matrix.tocsr().multiply(split.test.matrix.tocsr()).nnz == 0
+    assert len(split.train_frame) + len(split.test_frame) == len(ratings)
+    assert not split.train_frame.index.intersection(split.test_frame.index).size
+    positives = (ratings["rating"] >= 4).sum()
+    assert split.train.matrix.nnz + split.test.matrix.nnz == positives
+
+
+@pytest.mark.parametrize("splitter", [random_split, item_cold_start_split])
+def test_seeded_splits_repeat_and_differ_by_seed(splitter):
+    ratings = rating_rows()
+    first = splitter(ratings, seed=1).test_frame.index
+    assert first.equals(splitter(ratings, seed=1).test_frame.index)
+    assert not first.equals(splitter(ratings, seed=2).test_frame.index)
+
+
+def test_random_split_moves_the_requested_share_of_rows():
+    ratings = rating_rows()
+    split = random_split(ratings, test_fraction=0.2, threshold=None)
+    assert len(split.test_frame) == len(ratings) - int(0.8 * len(ratings))
+    assert split.test.matrix.nnz == len(split.test_frame)
+
+
+def test_temporal_split_tests_each_users_newest_ratings():
+    ratings = rating_rows()
+    split = temporal_split(ratings, test_fraction=0.3)
+    for user, rows in ratings.groupby("userId"):
+        n_test = int(np.floor(len(rows) * 0.3))
+        newest = rows.sort_values(["timestamp", "movieId"]).tail(n_test).index if n_test else pd.Index([])
+        assert set(split.test_frame.index[split.test_frame["userId"] == user]) == set(newest), user
+
+
+def test_item_cold_start_split_holds_out_whole_items():
+    ratings = rating_rows()
+    split = item_cold_start_split(ratings, test_fraction=0.2, seed=3)
+    held_out = set(split.test_frame["movieId"])
+    assert not held_out & set(split.train_frame["movieId"])
+    assert len(held_out) == round(ratings["movieId"].nunique() * 0.2)
+    train_items = set(split.train.mapping.item_id(np.unique(split.train.matrix.col)))
+    assert not held_out & train_items
+
+
+def test_split_keeps_a_given_catalog_mapping():
+    ratings = rating_rows()
+    mapping = IdMapping.from_frame(ratings, items=np.arange(1, 80))
+    assert temporal_split(ratings, mapping).train.shape == (ratings["userId"].nunique(), 79)
+
+
+@pytest.mark.parametrize("fraction", [0, 1, 1.5, -0.1])
+def test_bad_test_fraction_is_named(fraction):
+    with pytest.raises(ValueError, match=f"test_fraction={fraction!r}; expected a number strictly between 0 and 1"):
+        random_split(rating_rows(), test_fraction=fraction)
+
+
+# ---------------------------------------------------------------- ranking metrics
+
+
+def brute_force_metrics(scores: np.ndarray, test: sp.csr_matrix, train: sp.csr_matrix, k: int) -> pd.DataFrame:
+    """Every metric by its textbook definition, one user at a time, with Python loops."""
+    rows = {}
+    for user in range(test.shape[0]):
+        relevant = set(test[user].indices)
+        if not relevant:
+            continue
+        seen = set(train[user].indices)
+        candidates = [i for i in range(test.shape[1]) if i not in seen]
+        ranking = sorted(candidates, key=lambda i: -scores[user, i])
+        top = ranking[:k]
+        hits = [i in relevant for i in top]
+        dcg = sum(1 / np.log2(pos + 2) for pos, hit in enumerate(hits) if hit)
+        ideal = sum(1 / np.log2(pos + 2) for pos in range(min(k, len(relevant))))
+        precisions = [sum(hits[: pos + 1]) / (pos + 1) for pos, hit in enumerate(hits) if hit]
+        negatives = [i for i in candidates if i not in relevant]
+        pairs = [(p, n) for p in relevant for n in negatives]
+        auc = np.mean([scores[user, p] > scores[user, n] for p, n in pairs]) if negatives else 0.5
+        first = min(ranking.index(i) for i in relevant)
+        rows[user] = {
+            "precision": sum(hits) / k,
+            "recall": sum(hits) / len(relevant),
+            "ndcg": dcg / ideal,
+            "map": sum(precisions) / min(k, len(relevant)),
+            "auc": auc,
+            "reciprocal_rank": 1 / (first + 1),
+        }
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def random_case(seed: int, n_users: int = 12, n_items: int = 30):
+    rng = np.random.default_rng(seed)
+    likes = sp.random(n_users, n_items, density=0.3, format="coo", random_state=seed)
+    likes.data[:] = 1
+    train, test = random_train_test_split(likes, test_percentage=0.3, random_state=np.random.RandomState(seed))
+    return rng.normal(size=(n_users, n_items)), train.tocsr(), test.tocsr()
+
+
+@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("k", [1, 3, 10])
+def test_metrics_match_brute_force_on_random_cases(seed, k):
+    scores, train, test = random_case(seed)
+    ours = evaluate_ranking(lambda users: scores[users], test, train, k=k, batch_size=5).per_user
+    reference = brute_force_metrics(scores, test, train, k)
+    pd.testing.assert_frame_equal(ours[reference.columns], reference, check_names=False, check_index_type=False)
+
+
+def test_metrics_match_lightfm_evaluation():
+    scores, train, test = random_case(11, n_users=40, n_items=60)
+    model = LightFM(no_components=4, random_state=0).fit(train, epochs=3, num_threads=1)
+    ours = evaluate_ranking(lightfm_scorer(model), test, train, k=5).per_user
+    kwargs = {"train_interactions": train, "num_threads": 1}
+    np.testing.assert_allclose(ours["precision"], precision_at_k(model, test, k=5, **kwargs), rtol=1e-6)
+    np.testing.assert_allclose(ours["recall"], recall_at_k(model, test, k=5, **kwargs), rtol=1e-6)
+    np.testing.assert_allclose(ours["auc"], auc_score(model, test, **kwargs), rtol=1e-5)
+    np.testing.assert_allclose(ours["reciprocal_rank"], reciprocal_rank(model, test, **kwargs), rtol=1e-6)
+
+
+def test_lightfm_scorer_equals_predict():
+    _, train, _ = random_case(2)
+    model = LightFM(no_components=3, random_state=0).fit(train, epochs=2, num_threads=1)
+    users = np.array([0, 5, 7])
+    items = np.arange(train.shape[1], dtype=np.int32)
+    expected = np.vstack([model.predict(np.full(len(items), u, dtype=np.int32), items) for u in users])
+    np.testing.assert_allclose(lightfm_scorer(model)(users), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_batch_size_does_not_change_results():
+    scores, train, test = random_case(4, n_users=30)
+    one = evaluate_ranking(lambda u: scores[u], test, train, k=4, batch_size=1)
+    many = evaluate_ranking(lambda u: scores[u], test, train, k=4, batch_size=512)
+    pd.testing.assert_frame_equal(one.per_user, many.per_user)
+    np.testing.assert_array_equal(one.top_k, many.top_k)
+
+
+def test_top_k_excludes_training_items_and_coverage_counts_distinct_items():
+    scores, train, test = random_case(5)
+    evaluation = evaluate_ranking(lambda u: scores[u], test, train, k=3)
+    for user, top in zip(evaluation.per_user.index, evaluation.top_k):
+        assert not set(top) & set(train[user].indices)
+        assert list(top) == list(np.argsort(-np.where(np.isin(np.arange(30), train[user].indices), -np.inf, scores[user]))[:3])
+    assert evaluation.coverage == len(np.unique(evaluation.top_k)) / 30
+
+
+def test_novelty_and_popularity_of_lists():
+    train = sp.csr_matrix(np.array([[1, 1, 0, 0], [1, 0, 0, 0], [1, 0, 0, 0], [0, 0, 0, 0]]))
+    test = sp.csr_matrix(np.array([[0, 0, 1, 0], [0, 0, 0, 1], [0, 1, 0, 0], [0, 0, 1, 0]]))
+    evaluation = evaluate_ranking(popularity_scorer(train), test, train, k=1)
+    top = evaluation.top_k[:, 0]
+    counts = np.array([3, 1, 0, 0])
+    np.testing.assert_allclose(evaluation.per_user["popularity"], counts[top])
+    np.testing.assert_allclose(evaluation.per_user["novelty"], -np.log2(np.maximum(counts[top], 1) / 4))
+
+
+def test_excluding_training_items_matters():
+    scores, train, test = random_case(6)
+    scores = scores + 5 * train.toarray()  # the model loves what it was trained on
+    honest = evaluate_ranking(lambda u: scores[u], test, train, k=3).summary()["precision"]
+    naive = evaluate_ranking(lambda u: scores[u], test, None, k=3).summary()["precision"]
+    assert naive < honest
+
+
+def test_overlapping_train_and_test_raise():
+    _, train, test = random_case(1)
+    with pytest.raises(ValueError, match="train and test share"):
+        evaluate_ranking(lambda u: np.zeros((len(u), 30)), test, train + test)
+
+
+def test_k_larger_than_catalog_raises():
+    _, train, test = random_case(1)
+    with pytest.raises(ValueError, match="k=31 is larger than the catalog"):
+        evaluate_ranking(lambda u: np.zeros((len(u), 30)), test, train, k=31)
+
+
+def test_scorer_with_wrong_shape_raises():
+    _, train, test = random_case(1)
+    with pytest.raises(ValueError, match="scorer returned shape"):
+        evaluate_ranking(lambda u: np.zeros((len(u), 29)), test, train)
+
+
+# ---------------------------------------------------------------- baselines
+
+
+def test_popularity_ranks_by_training_count():
+    train = sp.csr_matrix(np.array([[1, 1, 0, 1], [0, 1, 0, 1], [0, 1, 0, 0]]))
+    assert list(np.argsort(-popularity_scorer(train)(np.array([0]))[0])[:3]) == [1, 3, 0]
+
+
+def test_random_scorer_repeats_with_its_seed():
+    np.testing.assert_array_equal(random_scorer(5, seed=2)(np.arange(3)), random_scorer(5, seed=2)(np.arange(3)))
+
+
+def test_genre_popularity_prefers_the_users_genres_for_cold_items():
+    # items 0-1 comedy, 2-3 horror; user 0 only liked comedy, user 1 only horror; items 1 and 3 are cold.
+    train = sp.csr_matrix(np.array([[1, 0, 0, 0], [0, 0, 1, 0]]))
+    genres = sp.csr_matrix(np.array([[1, 0], [1, 0], [0, 1], [0, 1]]))
+    scores = genre_popularity_scorer(train, genres)(np.array([0, 1]))
+    assert scores[0, 1] > scores[0, 3] and scores[1, 3] > scores[1, 1]
+
+
+def test_genre_popularity_shape_mismatch_raises():
+    with pytest.raises(ValueError, match="item_genres has 3 rows but train has 4 items"):
+        genre_popularity_scorer(sp.csr_matrix((2, 4)), sp.csr_matrix((3, 2)))
+
+
+# ---------------------------------------------------------------- bootstrap
+
+
+def test_bootstrap_interval_brackets_the_mean_and_narrows_with_more_users():
+    rng = np.random.default_rng(0)
+    small = bootstrap_ci(rng.random(50), seed=1)
+    large = bootstrap_ci(rng.random(5000), seed=1)
+    assert small[1] < small[0] < small[2] and large[1] < large[0] < large[2]
+    assert large[2] - large[1] < small[2] - small[1]
+
+
+def test_bootstrap_matches_normal_approximation():
+    values = np.random.default_rng(3).random(2000)
+    mean, low, high = bootstrap_ci(values, n_resamples=2000, seed=0)
+    half_width = 1.96 * values.std() / np.sqrt(len(values))
+    assert high - low == pytest.approx(2 * half_width, rel=0.1)
+
+
+def test_bootstrap_is_seeded():
+    values = np.arange(10.0)
+    assert bootstrap_ci(values, seed=4) == bootstrap_ci(values, seed=4)
+
+
+@pytest.mark.parametrize("values, message", [([], "non-empty"), ([1.0, np.nan], "NaN"), ([[1.0]], "1-d")])
+def test_bootstrap_rejects_bad_values(values, message):
+    with pytest.raises(ValueError, match=message):
+        bootstrap_ci(np.array(values))

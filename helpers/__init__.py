@@ -12,7 +12,22 @@ from helpers.data import (
     lookup_movies,
     verify_checksums,
 )
-from helpers.evaluate import learning_curve
+from helpers.evaluate import (
+    METRICS,
+    Evaluation,
+    Split,
+    bootstrap_ci,
+    evaluate_ranking,
+    genre_popularity_scorer,
+    item_cold_start_split,
+    learning_curve,
+    lightfm_scorer,
+    popularity_scorer,
+    random_scorer,
+    random_split,
+    temporal_split,
+)
+from helpers.features import Features, check_feature_shapes, item_features, stack_features, user_features
 from helpers.plots import plot_learning_curve
 
 __all__ = [
@@ -26,6 +41,23 @@ __all__ = [
     "load_movielens",
     "lookup_movies",
     "verify_checksums",
+    "METRICS",
+    "Evaluation",
+    "Split",
+    "bootstrap_ci",
+    "evaluate_ranking",
+    "genre_popularity_scorer",
+    "item_cold_start_split",
     "learning_curve",
+    "lightfm_scorer",
+    "popularity_scorer",
+    "random_scorer",
+    "random_split",
+    "temporal_split",
+    "Features",
+    "check_feature_shapes",
+    "item_features",
+    "stack_features",
+    "user_features",
     "plot_learning_curve",
 ]

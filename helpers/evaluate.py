@@ -520,6 +520,7 @@ def evaluate_ranking(
     *,
     k: int = 10,
     batch_size: int = 512,
+    candidates: np.ndarray | None = None,
 ) -> Evaluation:
     """Rank the catalog for every user with test positives and score the ranking.
 
@@ -545,6 +546,10 @@ def evaluate_ranking(
     k : int, default 10
     batch_size : int, default 512
         Users scored at once; memory is about ``batch_size x n_items x 8`` bytes.
+    candidates : array of int, optional
+        Internal indices of the only items to rank (e.g. the new items of a cold-start split:
+        "which new movie should this user see?"). Every test item must be a candidate. Default:
+        the whole catalog.
 
     Returns
     -------
@@ -573,6 +578,20 @@ def evaluate_ranking(
     _check_positive_int(batch_size, "batch_size")
     if k > n_items:
         raise ValueError(f"k={k} is larger than the catalog ({n_items} items)")
+    outside = np.zeros(n_items, dtype=bool)
+    if candidates is not None:
+        candidates = np.asarray(candidates)
+        if candidates.ndim != 1 or not len(candidates) or candidates.min() < 0 or candidates.max() >= n_items:
+            raise ValueError(f"candidates must be a non-empty 1-d array of item indices in 0..{n_items - 1}")
+        outside[:] = True
+        outside[candidates] = False
+        if outside[test.indices].any():
+            raise ValueError(
+                f"{int(outside[test.indices].sum()):,} test interaction(s) are on items outside candidates; "
+                "every test item must be a candidate"
+            )
+        if len(candidates) < k:
+            raise ValueError(f"k={k} is larger than the {len(candidates)} candidates")
     users = np.flatnonzero(test.getnnz(axis=1) > 0)
     if not len(users):
         raise ValueError("no user has a test interaction; nothing to evaluate")
@@ -590,11 +609,13 @@ def evaluate_ranking(
         scores = np.asarray(scorer(batch), dtype=np.float64)
         if scores.shape != (len(batch), n_items):
             raise ValueError(f"scorer returned shape {scores.shape}; expected {(len(batch), n_items)}")
-        n_train = np.zeros(len(batch), dtype=np.int64)
+        scores[:, outside] = -np.inf
+        n_excluded = np.full(len(batch), outside.sum(), dtype=np.int64)
         if train is not None:
             block = train[batch]
-            scores[np.repeat(np.arange(len(batch)), np.diff(block.indptr)), block.indices] = -np.inf
-            n_train = np.diff(block.indptr)
+            owners = np.repeat(np.arange(len(batch)), np.diff(block.indptr))
+            scores[owners, block.indices] = -np.inf
+            n_excluded += np.bincount(owners[~outside[block.indices]], minlength=len(batch))
         ranks, owner = _test_ranks(scores, test[batch])
         top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
         order = np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1, kind="stable")
@@ -614,7 +635,7 @@ def evaluate_ranking(
         precision_at_hit = (position + 1) / (ranks + 1)
         ap = np.bincount(owner[hit], weights=precision_at_hit[hit], minlength=len(batch))
         columns["map"].append(ap / np.minimum(n_test, k))
-        negatives = n_items - n_test - n_train
+        negatives = n_items - n_test - n_excluded
         wrong_order = np.maximum(ranks - position, 0) / negatives[owner]
         columns["auc"].append(np.where(negatives > 0, np.bincount(owner, weights=1 - wrong_order, minlength=len(batch)) / n_test, 0.5))
         first = np.full(len(batch), np.inf)

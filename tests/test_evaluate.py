@@ -333,6 +333,21 @@ def test_excluding_training_items_matters():
     assert naive < honest
 
 
+def test_candidates_restrict_the_ranking_like_removing_the_other_items():
+    scores, train, test = random_case(9)
+    keep = np.unique(np.r_[test.indices, np.arange(0, 30, 3)])
+    restricted = evaluate_ranking(lambda u: scores[u], test, train, k=3, candidates=keep).per_user
+    sub = np.ix_(np.arange(scores.shape[0]), keep)
+    reference = brute_force_metrics(scores[sub], test[:, keep], train[:, keep], 3)
+    pd.testing.assert_frame_equal(restricted[reference.columns], reference, check_names=False, check_index_type=False)
+
+
+def test_test_item_outside_candidates_raises():
+    _, train, test = random_case(1)
+    with pytest.raises(ValueError, match="outside candidates"):
+        evaluate_ranking(lambda u: np.zeros((len(u), 30)), test, train, candidates=np.array([0, 1, 2]))
+
+
 def test_overlapping_train_and_test_raise():
     _, train, test = random_case(1)
     with pytest.raises(ValueError, match="train and test share"):

@@ -19,7 +19,11 @@ env: $(STAMP)
 # LightFM is built from source with LIGHTFM_NO_CFLAGS=1 (no -march=native -ffast-math) so stored
 # outputs reproduce on any CPU. --no-cache-dir stops pip reusing a wheel built without that flag.
 $(STAMP): requirements.txt pyproject.toml
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
+		echo "The course needs Python 3.11 or newer; '$(PYTHON)' is $$($(PYTHON) --version 2>&1)."; \
+		echo "Point make at another interpreter, e.g.: make test PYTHON=python3.11"; exit 1; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || { \
+		echo "Could not create $(VENV). On Debian/Ubuntu: sudo apt install python3-venv"; exit 1; }
 	$(PY) -m pip install --quiet --upgrade pip
 	LIGHTFM_NO_CFLAGS=1 $(PY) -m pip install --quiet --no-cache-dir \
 		$$(grep -E '^rectools-lightfm' requirements.txt)

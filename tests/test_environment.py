@@ -69,3 +69,20 @@ def test_ci_runs_the_readme_test_command():
     assert "make test" in (ROOT / ".ci" / "run").read_text()
     assert "make test" in (ROOT / "README.md").read_text()
     assert "make lab" in (ROOT / "README.md").read_text()
+
+
+def test_binder_environment_matches_root_without_the_editable_install():
+    root = yaml.safe_load((ROOT / "environment.yml").read_text())
+    binder = yaml.safe_load((ROOT / ".binder" / "environment.yml").read_text())
+    assert binder["channels"] == root["channels"]
+    assert binder["dependencies"] == [d for d in root["dependencies"] if isinstance(d, str)]
+    post_build = (ROOT / ".binder" / "postBuild").read_text()
+    assert "pip install --no-deps -e ." in post_build
+    assert (ROOT / ".binder" / "postBuild").stat().st_mode & 0o111, "postBuild must be executable"
+
+
+def test_python_requirement_agrees_everywhere():
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert 'requires-python = ">=3.11"' in pyproject
+    assert "sys.version_info < (3, 11)" in (ROOT / "Makefile").read_text()
+    assert "Python 3.11 or newer" in (ROOT / "README.md").read_text()

@@ -48,6 +48,7 @@ run: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_interactions.py
+	$(PY) benchmarks/bench_recommend.py
 
 clean-env:
 	rm -rf $(VENV)

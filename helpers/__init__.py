@@ -28,7 +28,10 @@ from helpers.evaluate import (
     temporal_split,
 )
 from helpers.features import Features, check_feature_shapes, item_features, stack_features, user_features
+from helpers.features import similar_features, training_tags, without_identity
 from helpers.plots import plot_learning_curve
+from helpers.evaluate import EarlyStoppingResult, fit_with_early_stopping
+from helpers.plots import plot_curves, plot_intervals
 
 __all__ = [
     "DEFAULT_DATA_DIR",
@@ -59,5 +62,12 @@ __all__ = [
     "item_features",
     "stack_features",
     "user_features",
+    "similar_features",
+    "training_tags",
+    "without_identity",
     "plot_learning_curve",
+    "EarlyStoppingResult",
+    "fit_with_early_stopping",
+    "plot_curves",
+    "plot_intervals",
 ]

@@ -16,7 +16,16 @@ import scipy.sparse as sp
 
 from helpers.data import IdMapping, UnknownIdError, _check_columns, _preview
 
-__all__ = ["Features", "check_feature_shapes", "item_features", "stack_features", "user_features"]
+__all__ = [
+    "Features",
+    "check_feature_shapes",
+    "item_features",
+    "similar_features",
+    "stack_features",
+    "training_tags",
+    "user_features",
+    "without_identity",
+]
 
 
 @dataclass(frozen=True)
@@ -57,7 +66,9 @@ class Features:
         if not 0 <= row < self.matrix.shape[0]:
             raise IndexError(f"row {row} outside 0..{self.matrix.shape[0] - 1}")
         start, end = self.matrix.indptr[row], self.matrix.indptr[row + 1]
-        return pd.Series(self.matrix.data[start:end], index=self.labels[self.matrix.indices[start:end]])
+        order = np.argsort(self.matrix.indices[start:end], kind="stable")  # column order, whatever the storage order
+        columns = self.matrix.indices[start:end][order]
+        return pd.Series(self.matrix.data[start:end][order], index=self.labels[columns])
 
 
 def item_features(
@@ -310,6 +321,212 @@ def check_feature_shapes(
             )
 
 
+def training_tags(
+    tags: pd.DataFrame,
+    train_ratings: pd.DataFrame,
+    test_ratings: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """The user tags a model may learn from: tags on movies rated in training, minus test pairs.
+
+    MovieLens tags are typed by users, so they are interactions in disguise. Two kinds leak:
+
+    * a tag on a movie with no training rating describes a movie the model must know nothing
+      about (in an item cold-start split a new movie has no user tags yet);
+    * a tag whose ``(userId, movieId)`` pair is a test rating tells the model about that very
+      test interaction.
+
+    Both are dropped. For a split by time, also filter ``tags`` to timestamps before the cut.
+
+    Parameters
+    ----------
+    tags : DataFrame
+        ``MovieLens.tags``: ``userId``, ``movieId``, ``tag``.
+    train_ratings : DataFrame
+        The training rating rows (``Split.train_frame``): ``userId``, ``movieId``.
+    test_ratings : DataFrame, optional
+        The test rating rows (``Split.test_frame``); their (user, movie) pairs are dropped.
+
+    Returns
+    -------
+    DataFrame
+        The kept rows of ``tags``, with their original index.
+
+    Raises
+    ------
+    ValueError
+        If a frame lacks a needed column.
+
+    Examples
+    --------
+    >>> tags = pd.DataFrame({"userId": [1, 2, 1], "movieId": [10, 10, 20], "tag": ["a", "b", "c"]})
+    >>> train = pd.DataFrame({"userId": [1, 2], "movieId": [10, 30]})
+    >>> test = pd.DataFrame({"userId": [2], "movieId": [10]})
+    >>> training_tags(tags, train, test)["tag"].tolist()  # "b" is a test pair, movie 20 is not in train
+    ['a']
+    """
+    _check_columns(tags, ["userId", "movieId", "tag"])
+    _check_columns(train_ratings, ["userId", "movieId"])
+    keep = np.array(tags["movieId"].isin(train_ratings["movieId"]), dtype=bool)  # writable copy
+    if test_ratings is not None:
+        _check_columns(test_ratings, ["userId", "movieId"])
+        test_pairs = pd.MultiIndex.from_frame(test_ratings[["userId", "movieId"]])
+        keep &= ~pd.MultiIndex.from_frame(tags[["userId", "movieId"]]).isin(test_pairs)
+    return tags[keep]
+
+
+def without_identity(
+    features: Features,
+    rows: Sequence[int] | np.ndarray | None = None,
+    *,
+    prefixes: Sequence[str] = ("item:", "user:"),
+    normalize: bool = True,
+) -> Features:
+    """Zero the identity features of some rows, keeping every column so the matrix still fits the model.
+
+    A new item's identity embedding was never learned from a like; at prediction time it is
+    better described by its metadata alone. The columns stay (the model was trained with them);
+    only the weights of ``rows`` change.
+
+    Parameters
+    ----------
+    features : Features
+        The matrix the model was trained with.
+    rows : array of int, optional
+        Internal indices of the rows to change (e.g. the new items); all rows when omitted.
+    prefixes : sequence of str, default ("item:", "user:")
+        Label prefixes that mark identity features.
+    normalize : bool, default True
+        Rescale the changed rows to sum to 1. For a matrix built with ``normalize=True`` the result
+        equals building those rows without identity; pass False for unnormalised matrices.
+
+    Returns
+    -------
+    Features
+        Same shape and labels.
+
+    Raises
+    ------
+    ValueError
+        If no label starts with one of ``prefixes``.
+    IndexError
+        If a row is outside the matrix.
+
+    Examples
+    --------
+    >>> feats = Features(sp.csr_matrix(np.array([[0.5, 0, 0.5], [0, 0.5, 0.5]], np.float32)),
+    ...                  pd.Index(["item:1", "item:2", "genre:Drama"]))
+    >>> without_identity(feats, [1]).matrix.toarray()
+    array([[0.5, 0. , 0.5],
+           [0. , 0. , 1. ]], dtype=float32)
+    """
+    identity = np.asarray(features.labels.str.startswith(tuple(prefixes)), dtype=bool)
+    if not identity.any():
+        raise ValueError(f"no feature label starts with {list(prefixes)}; nothing to remove")
+    n_rows = features.shape[0]
+    chosen = np.ones(n_rows, dtype=bool)
+    if rows is not None:
+        rows = np.asarray(rows, dtype=np.int64)
+        if rows.size and (rows.min() < 0 or rows.max() >= n_rows):
+            bad = rows[(rows < 0) | (rows >= n_rows)]
+            raise IndexError(f"row {_preview(bad.tolist())} outside 0..{n_rows - 1}")
+        chosen[:] = False
+        chosen[rows] = True
+    matrix = sp.csr_matrix(features.matrix, dtype=np.float32, copy=True)
+    owner = np.repeat(np.arange(n_rows), np.diff(matrix.indptr))
+    matrix.data[identity[matrix.indices] & chosen[owner]] = 0.0
+    matrix.eliminate_zeros()
+    if normalize:
+        sums = np.asarray(matrix.sum(axis=1)).ravel()
+        scale = np.ones(n_rows, dtype=np.float64)
+        changed = chosen & (sums > 0)
+        scale[changed] = 1.0 / sums[changed]
+        matrix = sp.csr_matrix(sp.diags(scale.astype(np.float32)) @ matrix, dtype=np.float32)
+        matrix.sort_indices()
+    matrix.data = np.require(matrix.data, np.float32, ["W"])
+    return Features(matrix, features.labels)
+
+
+def similar_features(
+    embeddings: np.ndarray,
+    features: Features,
+    label: str,
+    n: int = 10,
+    *,
+    prefix: str | None = None,
+    min_count: int = 1,
+) -> pd.DataFrame:
+    """The features whose learned embeddings point most nearly the same way as ``label``'s.
+
+    Cosine similarity between one feature embedding and the others: one matrix-vector product,
+    no features x features matrix. Features used by few rows keep embeddings close to their
+    random start, so ``min_count`` lets you skip them.
+
+    Parameters
+    ----------
+    embeddings : ndarray
+        ``features x components``, row ``j`` for ``features.labels[j]``: ``model.item_embeddings``
+        (or ``model.user_embeddings``) of a model trained with ``features.matrix``.
+    features : Features
+        The features the model was trained with.
+    label : str
+        The query feature, e.g. ``"genre:Sci-Fi"``.
+    n : int, default 10
+        How many neighbours to return (fewer when fewer candidates exist).
+    prefix : str, optional
+        Only consider features whose label starts with it, e.g. ``"tag:"``.
+    min_count : int, default 1
+        Only consider features present in at least this many rows of ``features.matrix``.
+
+    Returns
+    -------
+    DataFrame
+        ``feature``, ``similarity`` (cosine, -1..1; 0 for an all-zero embedding) and ``rows``
+        (how many rows have the feature), best first, indexed by rank 1..n.
+
+    Raises
+    ------
+    ValueError
+        If the embeddings do not have one row per feature, ``n`` or ``min_count`` is below 1, or
+        no candidate is left.
+    UnknownIdError
+        If ``label`` is not a feature label.
+
+    Examples
+    --------
+    >>> feats = Features(sp.csr_matrix(np.eye(3, dtype=np.float32)), pd.Index(["genre:A", "genre:B", "tag:c"]))
+    >>> emb = np.array([[1.0, 0.0], [0.0, 1.0], [0.9, 0.1]])
+    >>> similar_features(emb, feats, "genre:A", n=2)["feature"].tolist()
+    ['tag:c', 'genre:B']
+    """
+    embeddings = np.asarray(embeddings, dtype=np.float64)
+    if embeddings.ndim != 2 or embeddings.shape[0] != len(features.labels):
+        raise ValueError(
+            f"embeddings have shape {embeddings.shape} but features has {len(features.labels):,} labels; "
+            "pass the embeddings of the model trained with this feature matrix"
+        )
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"n={n!r}; expected an integer >= 1")
+    if isinstance(min_count, bool) or not isinstance(min_count, (int, np.integer)) or min_count < 1:
+        raise ValueError(f"min_count={min_count!r}; expected an integer >= 1")
+    query = int(features.index_of([label])[0])
+    counts = features.matrix.getnnz(axis=0)
+    candidate = counts >= min_count
+    candidate[query] = False
+    if prefix is not None:
+        candidate &= np.asarray(features.labels.str.startswith(prefix), dtype=bool)
+    columns = np.flatnonzero(candidate)
+    if not len(columns):
+        raise ValueError(f"no feature besides {label!r} matches prefix={prefix!r} and min_count={min_count}")
+    vectors = embeddings[columns]
+    norms = np.linalg.norm(vectors, axis=1) * np.linalg.norm(embeddings[query])
+    similarity = np.divide(vectors @ embeddings[query], norms, out=np.zeros(len(columns)), where=norms > 0)
+    best = np.argsort(-similarity, kind="stable")[:n]
+    return pd.DataFrame(
+        {"feature": features.labels[columns[best]], "similarity": similarity[best], "rows": counts[columns[best]]},
+        index=pd.RangeIndex(1, len(best) + 1, name="rank"),
+    )
+
+
 def _identity(ids: pd.Index, prefix: str) -> Features:
     n = len(ids)
     return Features(sp.identity(n, dtype=np.float32, format="csr"), pd.Index([f"{prefix}:{i}" for i in ids]))
@@ -359,5 +576,6 @@ def _finish(features: Features, normalize: bool) -> Features:
         sums = np.asarray(matrix.sum(axis=1)).ravel()
         scale = np.divide(1.0, sums, out=np.zeros_like(sums), where=sums > 0)
         matrix = sp.csr_matrix(sp.diags(scale.astype(np.float32)) @ matrix, dtype=np.float32)
+        matrix.sort_indices()  # the product does not keep column order within rows
     matrix.data = np.require(matrix.data, np.float32, ["W"])
     return Features(matrix, features.labels)

@@ -13,8 +13,10 @@ from lightfm.evaluation import auc_score, precision_at_k, recall_at_k, reciproca
 
 from helpers.data import IdMapping
 from helpers.evaluate import (
+    _precision_at_k,
     bootstrap_ci,
     evaluate_ranking,
+    fit_with_early_stopping,
     genre_popularity_scorer,
     item_cold_start_split,
     learning_curve,
@@ -418,3 +420,136 @@ def test_bootstrap_is_seeded():
 def test_bootstrap_rejects_bad_values(values, message):
     with pytest.raises(ValueError, match=message):
         bootstrap_ci(np.array(values))
+
+
+# ---------------------------------------------------------------- early stopping
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("k", [1, 3, 10, 30])
+def test_precision_shortcut_matches_evaluate_ranking_even_with_ties(seed, k):
+    scores, train, test = random_case(seed)
+    tied = np.round(scores)  # few distinct values: many ties at the k-th place
+    for block in (scores, tied):
+        reference = evaluate_ranking(lambda u: block[u], test, train, k=k).per_user["precision"].to_numpy()
+        np.testing.assert_array_equal(_precision_at_k(lambda u: block[u], test, train, k, batch_size=5), reference)
+
+
+def test_precision_shortcut_without_train_ranks_every_item():
+    scores, train, test = random_case(3)
+    reference = evaluate_ranking(lambda u: scores[u], test, None, k=4).per_user["precision"].to_numpy()
+    np.testing.assert_array_equal(_precision_at_k(lambda u: scores[u], test, None, 4), reference)
+
+
+def test_history_matches_evaluate_ranking_after_each_epoch():
+    train, valid = split_likes()
+    run = fit_with_early_stopping(tiny_model(), train, valid, max_epochs=4, patience=None, k=5)
+    reference = tiny_model()
+    expected = []
+    for _ in range(4):
+        reference.fit_partial(train, epochs=1, num_threads=1)
+        expected.append(evaluate_ranking(lightfm_scorer(reference), valid, train, k=5).per_user["precision"].mean())
+    assert run.history["epoch"].tolist() == [1, 2, 3, 4]
+    np.testing.assert_allclose(run.history["valid_precision"], expected)
+
+
+def test_returned_model_equals_a_fresh_fit_for_the_best_epoch():
+    train, valid = split_likes()
+    run = fit_with_early_stopping(tiny_model(), train, valid, max_epochs=8, patience=None, k=5)
+    assert run.best_score == run.history["valid_precision"].max()
+    assert run.best_epoch == run.history["epoch"][run.history["valid_precision"].idxmax()]
+    fitted = tiny_model().fit(train, epochs=run.best_epoch, num_threads=1)
+    np.testing.assert_array_equal(run.model.item_embeddings, fitted.item_embeddings)
+    np.testing.assert_array_equal(run.model.user_biases, fitted.user_biases)
+
+
+class ScheduledModel:
+    """A stand-in for LightFM whose single test item ranks first after the epochs marked True."""
+
+    def __init__(self, schedule: list[bool]):
+        self.schedule, self.epoch = schedule, 0
+
+    def fit_partial(self, interactions, epochs=1, num_threads=1, **features):
+        self.epoch += epochs
+
+    def get_user_representations(self, features=None):
+        return np.zeros(1, np.float32), np.zeros((1, 1), np.float32)
+
+    def get_item_representations(self, features=None):
+        good = self.schedule[self.epoch - 1]
+        return np.array([1.0 if good else -1.0, 0.0, 0.5], np.float32), np.zeros((3, 1), np.float32)
+
+
+def scheduled_data() -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    return sp.csr_matrix(np.array([[0, 1, 0]])), sp.csr_matrix(np.array([[1, 0, 0]]))
+
+
+def test_stops_after_patience_evaluations_without_improvement():
+    train, valid = scheduled_data()
+    model = ScheduledModel([False, True, False, False, False, True, True])
+    run = fit_with_early_stopping(model, train, valid, max_epochs=7, patience=3, k=1)
+    assert run.history["valid_precision"].tolist() == [0.0, 1.0, 0.0, 0.0, 0.0]
+    assert (run.best_epoch, run.best_score, run.stopped_early) == (2, 1.0, True)
+    assert model.epoch == 5  # the passed model stops where training stopped
+    assert run.model.epoch == 2  # the returned copy is the best epoch's
+
+
+def test_patience_none_trains_every_epoch_and_keeps_the_first_best():
+    train, valid = scheduled_data()
+    run = fit_with_early_stopping(ScheduledModel([False, True, False, True]), train, valid, max_epochs=4, patience=None, k=1)
+    assert len(run.history) == 4 and not run.stopped_early
+    assert run.best_epoch == 2
+
+
+def test_eval_every_evaluates_on_its_multiples_and_the_last_epoch():
+    train, valid = scheduled_data()
+    run = fit_with_early_stopping(ScheduledModel([True] * 5), train, valid, max_epochs=5, patience=None, eval_every=2, k=1)
+    assert run.history["epoch"].tolist() == [2, 4, 5]
+
+
+def test_min_delta_ignores_small_gains():
+    train, valid = split_likes()
+    run = fit_with_early_stopping(tiny_model(), train, valid, max_epochs=6, patience=1, k=5, min_delta=1.0)
+    assert (run.best_epoch, len(run.history), run.stopped_early) == (1, 2, True)
+
+
+def test_other_metrics_go_through_evaluate_ranking():
+    train, valid = split_likes()
+    run = fit_with_early_stopping(tiny_model(), train, valid, max_epochs=2, patience=None, k=5, metric="ndcg")
+    reference = tiny_model().fit(train, epochs=2, num_threads=1)
+    expected = evaluate_ranking(lightfm_scorer(reference), valid, train, k=5).per_user["ndcg"].mean()
+    assert run.history.columns.tolist() == ["epoch", "valid_ndcg"]
+    assert run.history["valid_ndcg"].iloc[-1] == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"metric": "f1"}, r"metric='f1'; expected one of"),
+        ({"patience": 0}, r"patience=0; expected an integer >= 1"),
+        ({"eval_every": 0}, r"eval_every=0; expected an integer >= 1"),
+        ({"max_epochs": 0}, r"max_epochs=0; expected an integer >= 1"),
+        ({"min_delta": -0.1}, r"min_delta=-0.1; expected a finite number >= 0"),
+        ({"k": N_ITEMS + 1}, rf"k={N_ITEMS + 1} is larger"),
+    ],
+)
+def test_bad_arguments_are_named(kwargs, message):
+    train, valid = split_likes()
+    with pytest.raises(ValueError, match=message):
+        fit_with_early_stopping(tiny_model(), train, valid, **{"max_epochs": 2, **kwargs})
+
+
+def test_early_stopping_refuses_overlapping_or_empty_validation():
+    train, valid = split_likes()
+    with pytest.raises(ValueError, match="train and valid share|train and test share"):
+        fit_with_early_stopping(tiny_model(), train, train, max_epochs=1)
+    with pytest.raises(ValueError, match="valid has no interactions"):
+        fit_with_early_stopping(tiny_model(), train, sp.coo_matrix(train.shape), max_epochs=1)
+
+
+def test_early_stopping_rejects_non_models_and_dense_matrices():
+    train, valid = split_likes()
+    with pytest.raises(TypeError, match="fit_partial"):
+        fit_with_early_stopping(object(), train, valid, max_epochs=1)
+    with pytest.raises(TypeError, match="valid must be a scipy sparse matrix"):
+        fit_with_early_stopping(tiny_model(), train, valid.toarray(), max_epochs=1)

@@ -10,7 +10,16 @@ from lightfm import LightFM
 from lightfm.data import Dataset
 
 from helpers.data import IdMapping, UnknownIdError, build_interactions
-from helpers.features import Features, check_feature_shapes, item_features, stack_features, user_features
+from helpers.features import (
+    Features,
+    check_feature_shapes,
+    item_features,
+    similar_features,
+    stack_features,
+    training_tags,
+    user_features,
+    without_identity,
+)
 
 
 @pytest.fixture
@@ -168,3 +177,116 @@ def test_matrices_are_csr_float32_and_lightfm_accepts_them(ratings, movies, tags
     scores = model.predict(np.zeros(4, np.int32), np.arange(4, dtype=np.int32),
                            user_features=users.matrix, item_features=items.matrix)
     assert np.isfinite(scores).all()
+
+
+def test_of_lists_features_in_column_order_after_normalising(movies, tags):
+    mapping = IdMapping(pd.Index([10]), pd.Index([1, 2, 3, 4]))
+    feats = item_features(movies, mapping, decade=True, tags=tags, min_tag_movies=1)
+    for row in range(4):
+        shown = feats.of(row)
+        assert list(feats.index_of(shown.index)) == sorted(feats.index_of(shown.index))
+    assert feats.matrix.has_sorted_indices
+
+
+def test_training_tags_drop_test_pairs_and_movies_without_training_ratings():
+    tags = pd.DataFrame({
+        "userId": [1, 2, 3, 1],
+        "movieId": [10, 10, 10, 20],
+        "tag": ["kept", "test pair", "no rating by user 3 but movie in train", "movie only in test"],
+    })
+    train = pd.DataFrame({"userId": [1, 2], "movieId": [10, 30]})
+    test = pd.DataFrame({"userId": [2, 1], "movieId": [10, 20]})
+    kept = training_tags(tags, train, test)
+    assert kept["tag"].tolist() == ["kept", "no rating by user 3 but movie in train"]
+    assert kept.index.tolist() == [0, 2]
+    assert training_tags(tags, train)["tag"].tolist() == ["kept", "test pair", "no rating by user 3 but movie in train"]
+
+
+def test_training_tags_missing_column_is_named():
+    with pytest.raises(ValueError, match="lacks column"):
+        training_tags(pd.DataFrame({"movieId": [1], "tag": ["x"]}), pd.DataFrame({"userId": [1], "movieId": [1]}))
+
+
+def test_without_identity_equals_building_those_rows_without_identity(movies, tags):
+    mapping = IdMapping(pd.Index([10]), pd.Index([1, 2, 3, 4]))
+    hybrid = item_features(movies, mapping, decade=True, tags=tags, min_tag_movies=1)
+    metadata = item_features(movies, mapping, identity=False, decade=True, tags=tags, min_tag_movies=1)
+    changed = without_identity(hybrid, [0, 3])
+    assert changed.shape == hybrid.shape and changed.labels.equals(hybrid.labels)
+    dense, reference = changed.matrix.toarray(), metadata.matrix.toarray()
+    n_identity = 4  # the identity block comes first
+    for row in (0, 3):
+        np.testing.assert_allclose(dense[row, :n_identity], 0)
+        np.testing.assert_allclose(dense[row, n_identity:], reference[row], rtol=1e-6)
+    for row in (1, 2):
+        np.testing.assert_allclose(dense[row], hybrid.matrix.toarray()[row])
+
+
+def test_without_identity_all_rows_and_unnormalised(movies):
+    mapping = IdMapping(pd.Index([10]), pd.Index([1, 2, 3, 4]))
+    raw = item_features(movies, mapping, normalize=False)
+    stripped = without_identity(raw, normalize=False)
+    np.testing.assert_array_equal(stripped.matrix.toarray()[:, 4:], raw.matrix.toarray()[:, 4:])
+    assert stripped.matrix[:, :4].nnz == 0
+    assert stripped.of(2).empty  # movie 3 has no genre: nothing is left, and no division by zero
+
+
+def test_without_identity_rejects_matrices_without_identity_and_bad_rows(movies):
+    mapping = IdMapping(pd.Index([10]), pd.Index([1, 2]))
+    with pytest.raises(ValueError, match="no feature label starts with"):
+        without_identity(item_features(movies, mapping, identity=False))
+    with pytest.raises(IndexError, match=r"row \[5\] outside 0..1"):
+        without_identity(item_features(movies, mapping), [5])
+
+
+def test_without_identity_keeps_lightfm_predictions_finite(ratings, movies):
+    mapping = IdMapping.from_frame(ratings, items=movies["movieId"])
+    built = build_interactions(ratings, mapping, threshold=4)
+    feats = item_features(movies, mapping)
+    model = LightFM(no_components=2, random_state=0).fit(built.matrix, item_features=feats.matrix, epochs=1)
+    stripped = without_identity(feats, [3])
+    check_feature_shapes(built.matrix, item_features=stripped, model=model)
+    scores = model.predict(np.zeros(4, np.int32), np.arange(4, dtype=np.int32), item_features=stripped.matrix)
+    assert np.isfinite(scores).all()
+
+
+def test_similar_features_matches_brute_force_cosine():
+    rng = np.random.default_rng(0)
+    n_features = 12
+    labels = pd.Index([f"genre:{i}" for i in range(4)] + [f"tag:{i}" for i in range(8)])
+    presence = sp.csr_matrix((rng.random((20, n_features)) < 0.3).astype(np.float32))
+    feats = Features(presence, labels)
+    emb = rng.normal(size=(n_features, 5))
+    unit = emb / np.linalg.norm(emb, axis=1, keepdims=True)
+    cosine = unit @ unit.T
+    for query in range(n_features):
+        got = similar_features(emb, feats, labels[query], n=3)
+        others = [j for j in np.argsort(-cosine[query], kind="stable") if j != query][:3]
+        assert got["feature"].tolist() == labels[others].tolist()
+        np.testing.assert_allclose(got["similarity"], cosine[query, others])
+        np.testing.assert_array_equal(got["rows"], presence.getnnz(axis=0)[others])
+    assert got.index.tolist() == [1, 2, 3]
+
+
+def test_similar_features_prefix_min_count_and_short_lists():
+    feats = Features(
+        sp.csr_matrix(np.array([[1, 1, 1, 0], [1, 0, 1, 0], [0, 0, 1, 1]], np.float32)),
+        pd.Index(["genre:A", "tag:rare", "tag:common", "genre:B"]),
+    )
+    emb = np.array([[1.0, 0.0], [1.0, 0.01], [0.5, 0.5], [0.0, 0.0]])
+    assert similar_features(emb, feats, "genre:A", prefix="tag:")["feature"].tolist() == ["tag:rare", "tag:common"]
+    assert similar_features(emb, feats, "genre:A", prefix="tag:", min_count=2)["feature"].tolist() == ["tag:common"]
+    zero = similar_features(emb, feats, "genre:A", prefix="genre:")
+    assert zero["feature"].tolist() == ["genre:B"] and zero["similarity"].tolist() == [0.0]
+
+
+def test_similar_features_rejects_bad_inputs():
+    feats = Features(sp.csr_matrix(np.eye(2, dtype=np.float32)), pd.Index(["genre:A", "tag:b"]))
+    with pytest.raises(ValueError, match=r"shape \(3, 2\) but features has 2 labels"):
+        similar_features(np.ones((3, 2)), feats, "genre:A")
+    with pytest.raises(UnknownIdError, match="genre:Z"):
+        similar_features(np.ones((2, 2)), feats, "genre:Z")
+    with pytest.raises(ValueError, match="n=0"):
+        similar_features(np.ones((2, 2)), feats, "genre:A", n=0)
+    with pytest.raises(ValueError, match="no feature besides"):
+        similar_features(np.ones((2, 2)), feats, "genre:A", prefix="decade:")

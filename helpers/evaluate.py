@@ -396,7 +396,10 @@ def lightfm_scorer(model, *, user_features: sp.spmatrix | None = None, item_feat
     item_bias, item_repr = model.get_item_representations(item_features)
 
     def score(users: np.ndarray) -> np.ndarray:
-        return user_repr[users] @ item_repr.T + item_bias + user_bias[users, None]
+        block = user_repr[users] @ item_repr.T
+        block += item_bias  # in place: no second users x items temporary
+        block += user_bias[users, None]
+        return block
 
     return score
 
@@ -877,7 +880,7 @@ def fit_with_early_stopping(
     return EarlyStoppingResult(best_model, history, best_epoch, float(best_score), stopped_early)
 
 
-def _precision_at_k(scorer: Scorer, test: sp.csr_matrix, train: sp.csr_matrix | None, k: int, batch_size: int = 512) -> np.ndarray:
+def _precision_at_k(scorer: Scorer, test: sp.csr_matrix, train: sp.csr_matrix | None, k: int, batch_size: int = 1024) -> np.ndarray:
     """Per-user precision@k of the users with test positives, as :func:`evaluate_ranking` computes it.
 
     Only the (k+1) best scores of each row are needed: a test item is in the top k when fewer than
@@ -889,14 +892,15 @@ def _precision_at_k(scorer: Scorer, test: sp.csr_matrix, train: sp.csr_matrix | 
     out = []
     for start in range(0, len(users), batch_size):
         batch = users[start : start + batch_size]
-        scores = np.array(scorer(batch), dtype=np.float64)
+        raw = np.asarray(scorer(batch))
+        # float32 scores (LightFM's) stay float32: comparisons are the same as after a cast to float64.
+        scores = raw.astype(np.float32 if raw.dtype == np.float32 else np.float64, copy=True)
         if train is not None:
             block = train[batch]
             scores[np.repeat(np.arange(len(batch)), np.diff(block.indptr)), block.indices] = -np.inf
         if k < n_items:
-            best = -np.partition(-scores, k, axis=1)[:, : k + 1]
-            best.sort(axis=1)
-            kth, next_best = best[:, 1], best[:, 0]
+            best = np.partition(scores, n_items - k - 1, axis=1)[:, n_items - k - 1 :]
+            kth, next_best = best[:, 1:].min(axis=1), best[:, 0]
         else:
             kth, next_best = scores.min(axis=1), np.full(len(batch), -np.inf)
         block = test[batch]

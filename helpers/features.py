@@ -83,6 +83,7 @@ def item_features(
     min_tag_movies: int = 2,
     tfidf: bool = False,
     normalize: bool = True,
+    fallback: str | None = None,
 ) -> Features:
     """Item features from genres, release decade and user tags, rows in ``mapping.items`` order.
 
@@ -111,6 +112,11 @@ def item_features(
     normalize : bool, default True
         Scale every row to sum to 1, as ``lightfm.data.Dataset`` does, so an item with many
         features does not get a larger representation (and learning step) than one with few.
+    fallback : str, optional
+        Label of one extra feature (e.g. ``"meta:unknown"``) given to every item that has no
+        genre, decade or tag feature. Without it such an item's metadata row is empty: in a
+        features-only model its vector and bias are zero, so it scores the user bias alone and
+        can outrank every item whose bias was learned negative.
 
     Returns
     -------
@@ -119,7 +125,8 @@ def item_features(
     Raises
     ------
     ValueError
-        If no feature kind is selected, or ``max_tags``/``min_tag_movies`` are below 1.
+        If no feature kind is selected, ``max_tags``/``min_tag_movies`` are below 1, or
+        ``fallback`` is an empty string.
     UnknownIdError
         If an item of ``mapping`` is missing from ``movies``.
 
@@ -136,6 +143,8 @@ def item_features(
         raise ValueError("no feature selected: set identity, genres, decade or pass tags")
     if max_tags < 1 or min_tag_movies < 1:
         raise ValueError(f"max_tags={max_tags}, min_tag_movies={min_tag_movies}; expected both ≥ 1")
+    if fallback is not None and (not isinstance(fallback, str) or not fallback):
+        raise ValueError(f"fallback={fallback!r}; expected a non-empty feature label such as 'meta:unknown'")
     _check_columns(movies, ["movieId", "genres", "year"])
     catalog = movies.set_index("movieId")
     positions = catalog.index.get_indexer(mapping.items)
@@ -156,6 +165,13 @@ def item_features(
         blocks.append(_one_hot(labels, n_items, "decade"))
     if tags is not None:
         blocks.append(_tag_block(tags, mapping, max_tags, min_tag_movies, tfidf))
+    if fallback is not None:
+        metadata = [block.matrix for block in blocks[1 if identity else 0 :]]
+        described = np.zeros(n_items, dtype=bool)
+        for matrix in metadata:
+            described |= matrix.getnnz(axis=1) > 0
+        flag = sp.csr_matrix((~described).astype(np.float32)[:, None])
+        blocks.append(Features(flag, pd.Index([fallback])))
     return _finish(stack_features(*blocks), normalize)
 
 

@@ -388,7 +388,7 @@ def fold_in_user(
     liked: np.ndarray,
     *,
     item_features: sp.spmatrix | None = None,
-    l2: float = 1.0,
+    l2: float = 0.1,
     max_iter: int = 200,
 ) -> np.ndarray:
     """Fit a new user's vector from a few liked items, with every item parameter frozen.
@@ -409,8 +409,10 @@ def fold_in_user(
     liked : array of int
         Internal indices of the items the new user liked (at least one).
     item_features : sparse matrix, optional
-    l2 : float, default 1.0
+    l2 : float, default 0.1
         Penalty on the vector's squared length; larger keeps the user closer to "popular items".
+        0.1 did best of 0.01, 0.1, 1 and 10 for 5 revealed likes on ml-latest-small (held-out users,
+        3 seeds, 30-factor WARP); tune it on your own validation users.
     max_iter : int, default 200
 
     Returns

@@ -430,7 +430,7 @@ def test_bootstrap_rejects_bad_values(values, message):
 def test_precision_shortcut_matches_evaluate_ranking_even_with_ties(seed, k):
     scores, train, test = random_case(seed)
     tied = np.round(scores)  # few distinct values: many ties at the k-th place
-    for block in (scores, tied):
+    for block in (scores, tied, tied.astype(np.float32)):
         reference = evaluate_ranking(lambda u: block[u], test, train, k=k).per_user["precision"].to_numpy()
         np.testing.assert_array_equal(_precision_at_k(lambda u: block[u], test, train, k, batch_size=5), reference)
 

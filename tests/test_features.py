@@ -290,3 +290,18 @@ def test_similar_features_rejects_bad_inputs():
         similar_features(np.ones((2, 2)), feats, "genre:A", n=0)
     with pytest.raises(ValueError, match="no feature besides"):
         similar_features(np.ones((2, 2)), feats, "genre:A", prefix="decade:")
+
+
+def test_fallback_marks_only_items_without_metadata(movies):
+    mapping = IdMapping(pd.Index([10]), pd.Index([1, 2, 3, 4]))
+    feats = item_features(movies, mapping, identity=True, fallback="meta:unknown", normalize=False)
+    assert feats.labels[-1] == "meta:unknown"
+    np.testing.assert_array_equal(feats.matrix[:, -1].toarray().ravel(), [0, 0, 1, 0])  # movie 3 has no genre
+    with_decade = item_features(movies, mapping, identity=False, decade=True, fallback="meta:unknown")
+    np.testing.assert_array_equal(with_decade.matrix[:, -1].toarray().ravel(), [0, 0, 0, 0])  # 3 has a decade
+    np.testing.assert_allclose(np.asarray(feats.matrix.sum(axis=1)).ravel(), [2, 3, 2, 3])
+
+
+def test_fallback_must_be_a_label(movies):
+    with pytest.raises(ValueError, match="fallback=''"):
+        item_features(movies, IdMapping(pd.Index([10]), pd.Index([1])), fallback="")

@@ -102,7 +102,8 @@ def item_features(
     decade : bool, default False
         One feature per release decade (``decade:1990s``); items with no year get none.
     tags : DataFrame, optional
-        ``MovieLens.tags`` (filter it to the training period first, or test-period tags leak).
+        ``MovieLens.tags``, filtered to what training may see first (:func:`training_tags`), or
+        test-period tags leak.
         Tags are lower-cased keywords; the ``max_tags`` used on the most movies (at least
         ``min_tag_movies``) form the vocabulary, like a capped CountVectorizer.
     max_tags, min_tag_movies : int

@@ -2,11 +2,13 @@
 
 ``pickle.load`` runs whatever code the file tells it to, so a pickled model from someone else is
 a program you are about to execute. Here a model is two plain files: ``<name>.npz`` (arrays only,
-read with ``allow_pickle=False``) and ``<name>.json`` (hyperparameters, versions, shapes).
+read with ``allow_pickle=False``) and ``<name>.json`` (hyperparameters, versions, shapes, the
+random generator's position and the SHA-256 of the ``.npz``, so a mismatched pair is caught).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,6 +60,11 @@ def save_model(
     metadata: dict | None = None,
 ) -> tuple[Path, Path]:
     """Write ``<path>.npz`` and ``<path>.json``; refuses to overwrite existing files.
+
+    The ``.npz`` holds every parameter and optimiser array, the id mapping, the feature labels and
+    the model's random generator state (so ``fit_partial`` after loading continues exactly as it
+    would have). The ``.json`` holds hyperparameters, versions, every array's shape and the
+    ``.npz``'s SHA-256.
 
     Parameters
     ----------
@@ -116,6 +123,8 @@ def save_model(
             "pass feature_labels={'item': ...} when the model was trained with item features"
         )
     arrays = {name: getattr(model, name) for name in _STATE}
+    algorithm, keys, position, has_gauss, cached_gaussian = model.random_state.get_state()
+    arrays["random_state_keys"] = keys  # where the generator is, so fit_partial continues identically
     arrays["mapping_users"] = _id_array(mapping.users)
     arrays["mapping_items"] = _id_array(mapping.items)
     for side, values in labels.items():
@@ -125,12 +134,23 @@ def save_model(
         "lightfm_version": lightfm.__version__,
         "hyperparameters": {name: getattr(model, name) for name in _HYPERPARAMETERS},
         "shapes": {name: list(value.shape) for name, value in arrays.items()},
+        "random_state": {"algorithm": algorithm, "pos": int(position), "has_gauss": int(has_gauss),
+                         "cached_gaussian": float(cached_gaussian)},
         "metadata": metadata or {},
     }
-    json_text = json.dumps(header, indent=2, sort_keys=True)  # fails before writing if metadata is not JSON
+    json.dumps(header)  # fails before anything is written if metadata is not JSON-serialisable
     np.savez_compressed(npz_path, **arrays)
-    json_path.write_text(json_text + "\n")
+    header["npz_sha256"] = _sha256(npz_path)
+    json_path.write_text(json.dumps(header, indent=2, sort_keys=True) + "\n")
     return npz_path, json_path
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def load_model(path: str | Path) -> SavedModel:
@@ -150,8 +170,11 @@ def load_model(path: str | Path) -> SavedModel:
     FileNotFoundError
         A file is missing.
     ValueError
-        Unknown format version, a different LightFM major.minor version, a missing array, or an
-        array whose shape differs from the JSON header or from the others.
+        A JSON file that does not parse, an unknown format version, a different LightFM
+        major.minor version, a missing array, an array whose shape or dtype differs from the JSON
+        header or from the others, a mapping whose length differs from the model's, or an ``.npz``
+        whose SHA-256 differs from the one recorded at saving (the files come from different
+        saves, or one was changed).
 
     Examples
     --------
@@ -168,7 +191,12 @@ def load_model(path: str | Path) -> SavedModel:
     for target in (npz_path, json_path):
         if not target.is_file():
             raise FileNotFoundError(f"{target.name} not found; save_model writes both .npz and .json")
-    header = json.loads(json_path.read_text())
+    try:
+        header = json.loads(json_path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{json_path.name} is not valid JSON ({err}); was it written by save_model?") from None
+    if not isinstance(header, dict) or not {"shapes", "hyperparameters"} <= header.keys():
+        raise ValueError(f"{json_path.name} lacks 'shapes' or 'hyperparameters'; was it written by save_model?")
     if header.get("format_version") != FORMAT_VERSION:
         raise ValueError(f"{json_path.name} has format_version {header.get('format_version')!r}; expected {FORMAT_VERSION}")
     saved, running = header.get("lightfm_version", "?"), lightfm.__version__
@@ -181,16 +209,40 @@ def load_model(path: str | Path) -> SavedModel:
             raise ValueError(f"{npz_path.name} lacks the array {name!r} listed in {json_path.name}")
         if list(arrays[name].shape) != shape:
             raise ValueError(f"{name} has shape {list(arrays[name].shape)} in {npz_path.name}; {json_path.name} says {shape}")
+    missing = [name for name in (*_STATE, "mapping_users", "mapping_items") if name not in arrays]
+    if missing:
+        raise ValueError(f"{npz_path.name} lacks the array(s) {missing}; was it written by save_model?")
     params = header["hyperparameters"]
     d = params["no_components"]
+    for name in _STATE:
+        if arrays[name].dtype != np.float32:
+            raise ValueError(f"{name} has dtype {arrays[name].dtype} in {npz_path.name}; LightFM needs float32")
     for side in ("user", "item"):
         n = len(arrays[f"{side}_biases"])
         for part in ("embeddings", "embedding_gradients", "embedding_momentum"):
             if arrays[f"{side}_{part}"].shape != (n, d):
                 raise ValueError(f"{side}_{part} has shape {arrays[f'{side}_{part}'].shape}; expected {(n, d)}")
+        for part in ("bias_gradients", "bias_momentum"):
+            if arrays[f"{side}_{part}"].shape != (n,):
+                raise ValueError(f"{side}_{part} has shape {arrays[f'{side}_{part}'].shape}; expected {(n,)}")
+        ids = len(arrays[f"mapping_{side}s"])
+        if f"labels_{side}" in arrays and len(arrays[f"labels_{side}"]) != n:
+            raise ValueError(f"{len(arrays[f'labels_{side}']):,} {side} feature labels but the model has {n:,} {side} features")
+        if f"labels_{side}" not in arrays and ids != n:
+            raise ValueError(f"the mapping has {ids:,} {side}s but the model has {n:,} {side} features")
+    recorded = header.get("npz_sha256")
+    if recorded is not None and recorded != _sha256(npz_path):
+        raise ValueError(
+            f"{npz_path.name} does not match {json_path.name} (its SHA-256 differs from the one recorded at "
+            "saving): the two files come from different saves, or the .npz was changed"
+        )
     model = LightFM(**params)
     for name in _STATE:
         setattr(model, name, np.ascontiguousarray(arrays[name]))
+    state = header.get("random_state")
+    if state is not None and "random_state_keys" in arrays:
+        model.random_state.set_state((state["algorithm"], arrays["random_state_keys"], state["pos"],
+                                      state["has_gauss"], state["cached_gaussian"]))
     mapping = IdMapping(pd.Index(arrays["mapping_users"]), pd.Index(arrays["mapping_items"]))
     labels = {side: pd.Index(arrays[f"labels_{side}"]) for side in ("user", "item") if f"labels_{side}" in arrays}
     return SavedModel(model=model, mapping=mapping, feature_labels=labels, metadata=header["metadata"])

@@ -1,12 +1,18 @@
 """Serve a trained LightFM model: top-k lists, campaign targets, similar items, new users, explanations.
 
+Also a "recent window" recommender, a chunked CSV export of every user's list, and the targeting
+curve that sizes a campaign on held-out data.
+
 Everything is batched: scores are computed for a chunk of users at a time (one matrix product on
 precomputed representations), so no ``users x items`` or ``items x items`` matrix is ever built.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -14,20 +20,28 @@ import scipy.optimize
 import scipy.special
 import scipy.sparse as sp
 
-from helpers.data import IdMapping, lookup_movies
+from helpers.data import IdMapping, UnknownIdError, lookup_movies
 
 __all__ = [
+    "RecentPicks",
     "batch_size_for",
     "explain",
+    "export_top_k_csv",
     "fold_in_user",
     "iter_top_k",
     "naive_average_user",
     "recommend",
+    "recommend_from_recent",
     "score_user_vector",
     "similar_items",
+    "targeting_curve",
+    "targeting_scores",
     "top_k_items",
     "top_users_for_item",
 ]
+
+
+_NO_HISTORY_POLICIES = ("popular", "model", "raise")
 
 
 def batch_size_for(n_items: int, memory_mb: float = 256.0) -> int:
@@ -41,6 +55,11 @@ def batch_size_for(n_items: int, memory_mb: float = 256.0) -> int:
     if n_items < 1 or memory_mb <= 0:
         raise ValueError(f"n_items={n_items}, memory_mb={memory_mb}; expected both > 0")
     return max(1, int(memory_mb * 2**20 // (n_items * 4)))
+
+
+def _preview(values: list, limit: int = 5) -> str:
+    shown = ", ".join(repr(v) for v in values[:limit])
+    return f"[{shown}]" + (f" and {len(values) - limit} more" if len(values) > limit else "")
 
 
 def _check_k(k: int, n: int, what: str) -> None:
@@ -161,6 +180,7 @@ def recommend(
     exclude: sp.spmatrix | None = None,
     user_features: sp.spmatrix | None = None,
     item_features: sp.spmatrix | None = None,
+    no_history: str | None = None,
 ) -> pd.DataFrame:
     """Top-k movies for MovieLens users, as titles, genres, years and scores.
 
@@ -175,11 +195,33 @@ def recommend(
     k : int, default 10
     exclude, user_features, item_features
         As in :func:`top_k_items`. A user who has seen all but a few items gets fewer rows.
+    no_history : {"popular", "model", "raise"}, optional
+        What to do for a user whose row of ``exclude`` is empty: a user the model never saw a
+        positive for (pass the training interactions as ``exclude``). Their embedding never
+        received a gradient, so the model's score for them is the item biases plus noise from an
+        untrained random vector.
+
+        - ``"popular"``: rank by the item biases alone, the model's learned popularity (the score
+          of a user vector of zeros, which is also what :func:`fold_in_user` returns for a user
+          with no likes); the ``score`` column then holds the item bias.
+        - ``"model"``: score them like everyone else (right when ``user_features`` describe them).
+        - ``"raise"``: raise :class:`ValueError` naming those users.
+
+        Default: ``"popular"`` without ``user_features``, ``"model"`` with them. Without
+        ``exclude`` the history is unknown and every user is scored by the model.
 
     Returns
     -------
     DataFrame
         ``userId``, ``rank`` (1 = best), ``movieId``, ``title``, ``genres``, ``year``, ``score``.
+
+    Raises
+    ------
+    UnknownIdError
+        A user id the mapping does not know.
+    ValueError
+        ``k`` out of range, an unknown ``no_history`` policy, or users without history under
+        ``no_history="raise"``.
 
     Examples
     --------
@@ -190,11 +232,31 @@ def recommend(
     >>> model = LightFM(random_state=0).fit(likes.matrix, epochs=1)
     >>> recommend(model, [1], likes.mapping, ml.movies, k=3, exclude=likes.matrix).columns.tolist()
     ['userId', 'rank', 'movieId', 'title', 'genres', 'year', 'score']
+
+    userId 442 rated movies but never gave 4 stars: no likes, so they get the popular list.
+
+    >>> no_likes = recommend(model, [442], likes.mapping, ml.movies, k=3, exclude=likes.matrix)
+    >>> bool((no_likes["score"].to_numpy() == np.sort(model.item_biases)[::-1][:3].round(3)).all())
+    True
     """
+    policy = no_history or ("model" if user_features is not None else "popular")
+    if policy not in _NO_HISTORY_POLICIES:
+        raise ValueError(f"no_history={no_history!r}; expected one of {_NO_HISTORY_POLICIES}")
     user_ids = np.atleast_1d(np.asarray(user_ids))
     rows = mapping.user_index(user_ids)
     items, scores = top_k_items(model, rows, k, exclude=exclude, user_features=user_features,
                                 item_features=item_features)
+    if exclude is not None and policy != "model":
+        empty = sp.csr_matrix(exclude)[rows].getnnz(axis=1) == 0
+        if empty.any() and policy == "raise":
+            raise ValueError(
+                f"userId {_preview(pd.unique(user_ids[empty]).tolist())} has no history in `exclude`: the model "
+                "learned nothing about them; pass no_history='popular', or fold in a few likes (fold_in_user)"
+            )
+        if empty.any():
+            item_bias, _ = model.get_item_representations(item_features)
+            popular, popular_scores = _top_k_rows(item_bias[None, :].astype(np.float32), k)
+            items[empty], scores[empty] = popular[0], popular_scores[0]
     keep = np.isfinite(scores).ravel()
     out = lookup_movies(movies, mapping.item_id(items.ravel()[keep]))
     out.insert(0, "rank", np.tile(np.arange(1, k + 1), len(rows))[keep])
@@ -211,8 +273,9 @@ def top_users_for_item(
     exclude: sp.spmatrix | None = None,
     user_features: sp.spmatrix | None = None,
     item_features: sp.spmatrix | None = None,
+    by: str = "score",
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The ``k`` users who score an item highest: a campaign target list.
+    """The ``k`` users to target with one item: a campaign target list.
 
     Parameters
     ----------
@@ -220,15 +283,21 @@ def top_users_for_item(
     item : int
         Internal item index.
     k : int, default 100
-        List length, 1 to the number of users.
+        List length, 1 to the number of users; fewer users come back when fewer are eligible.
     exclude : sparse matrix, optional
         ``users x items``; users with a nonzero in the item's column (they already have it) are left out.
     user_features, item_features : sparse matrix, optional
+    by : {"score", "rank"}, default "score"
+        ``"score"``: the users with the highest model score for the item (``model.predict``).
+        ``"rank"``: the users in whose *own* list the item ranks highest (see
+        :func:`targeting_scores`: raw scores of different users are not on one scale).
 
     Returns
     -------
     users : ndarray of int32, best first (internal indices)
-    scores : ndarray of float32
+    values : ndarray
+        The scores (float32, ``by="score"``) or the item's 0-based rank in each user's own list
+        (int64, ``by="rank"``; 0 = it would be their first recommendation).
 
     Examples
     --------
@@ -237,18 +306,20 @@ def top_users_for_item(
     >>> users, scores = top_users_for_item(model, 0, k=2, exclude=sp.identity(4, format="csr"))
     >>> 0 in users
     False
+    >>> users, ranks = top_users_for_item(model, 0, k=3, exclude=sp.identity(4, format="csr"), by="rank")
+    >>> bool((ranks >= 0).all() and (np.diff(ranks) >= 0).all())
+    True
     """
-    user_bias, user_repr = model.get_user_representations(user_features)
-    item_bias, item_repr = model.get_item_representations(item_features)
-    if not 0 <= item < len(item_bias):
-        raise IndexError(f"item index {item} outside 0..{len(item_bias) - 1}")
-    _check_k(k, len(user_bias), "users")
-    scores = user_repr @ item_repr[item] + user_bias + item_bias[item]
-    if exclude is not None:
-        scores[sp.csc_matrix(exclude)[:, item].nonzero()[0]] = -np.inf
-    users, top = _top_k_rows(scores[None, :], k)
+    _, item_repr = model.get_item_representations(item_features)
+    if not 0 <= item < len(item_repr):
+        raise IndexError(f"item index {item} outside 0..{len(item_repr) - 1}")
+    priority = targeting_scores(model, [item], by=by, exclude=exclude, user_features=user_features,
+                                item_features=item_features)[:, 0]
+    _check_k(k, len(priority), "users")
+    users, top = _top_k_rows(priority[None, :], k)
     keep = np.isfinite(top[0])
-    return users[0][keep].astype(np.int32), top[0][keep]
+    values = top[0][keep]
+    return users[0][keep].astype(np.int32), (values if by == "score" else (-values).astype(np.int64))
 
 
 def _unit_rows(vectors: np.ndarray) -> np.ndarray:
@@ -483,3 +554,440 @@ def score_user_vector(
         raise ValueError(f"vector has shape {vector.shape}; expected ({item_repr.shape[1]},)")
     scores = item_repr @ vector
     return scores + item_bias if use_item_bias else scores
+
+
+# ------------------------------------------------------------------------- recent window
+
+
+@dataclass(frozen=True)
+class RecentPicks:
+    """What :func:`recommend_from_recent` returns.
+
+    Attributes
+    ----------
+    recent : DataFrame
+        The likes the picks were computed from, newest first: ``movieId``, ``title``, ``genres``,
+        ``year``, ``rating``, ``timestamp``.
+    picks : DataFrame
+        ``rank``, ``movieId``, ``title``, ``genres``, ``year``, ``score``, then ``because`` (the
+        title of the recent like closest to the pick, by cosine of item representations) and
+        ``similarity`` (that cosine).
+    """
+
+    recent: pd.DataFrame
+    picks: pd.DataFrame
+
+
+def recommend_from_recent(
+    model,
+    ratings: pd.DataFrame,
+    user_id,
+    mapping: IdMapping,
+    movies: pd.DataFrame,
+    k: int = 10,
+    *,
+    window: pd.Timedelta | None = None,
+    last_n: int | None = None,
+    now: pd.Timestamp | None = None,
+    threshold: float | None = 4.0,
+    exclude: sp.spmatrix | None = None,
+    item_features: sp.spmatrix | None = None,
+    l2: float = 0.1,
+) -> RecentPicks:
+    """"Because you recently watched": picks from the likes in a recent window of one user's history.
+
+    The user's likes inside the window are folded in (:func:`fold_in_user`) as if they were a new
+    user's only likes, so the list follows what they liked lately rather than their whole history.
+    Each pick names the recent like it is closest to (cosine of item representations).
+
+    Parameters
+    ----------
+    model : lightfm.LightFM
+        A fitted model; its item parameters are read, never changed.
+    ratings : DataFrame
+        ``userId``, ``movieId``, ``rating``, ``timestamp`` rows: the history the product knows
+        (the *training* rows when you evaluate).
+    user_id : int
+        External ``userId``; the user needs rows in ``ratings`` but not in the model.
+    mapping : IdMapping
+        The model's ids.
+    movies : DataFrame
+        ``MovieLens.movies``.
+    k : int, default 10
+        List length; fewer rows when fewer unseen items remain.
+    window : Timedelta, optional
+        Use the likes with ``now - window < timestamp <= now``.
+    last_n : int, optional
+        Use the ``last_n`` most recent likes up to ``now`` instead (ties in time broken by
+        ``movieId``). Give exactly one of ``window`` and ``last_n``.
+    now : Timestamp, optional
+        The end of the window; defaults to the user's latest row in ``ratings``.
+    threshold : float or None, default 4.0
+        A row is a like when ``rating >= threshold``; ``None`` counts every row.
+    exclude : sparse matrix, optional
+        ``users x items``; the user's nonzero cells are never picked (when the user is in
+        ``mapping``). Every movie the user rated in ``ratings``, liked or not, is always excluded.
+    item_features : sparse matrix, optional
+        The item features the model was trained with.
+    l2 : float, default 0.1
+        Passed to :func:`fold_in_user`.
+
+    Returns
+    -------
+    RecentPicks
+        ``recent`` (the likes used) and ``picks`` (the list with its reasons).
+
+    Raises
+    ------
+    UnknownIdError
+        ``user_id`` has no rows in ``ratings``, or a recent like is a movie the model does not know.
+    ValueError
+        Not exactly one of ``window`` / ``last_n``, a non-positive window or ``last_n``, a missing
+        column, ``k`` out of range, or no like inside the window (the message gives the date of
+        the last like).
+
+    Examples
+    --------
+    >>> from helpers.data import load_movielens, build_interactions
+    >>> from lightfm import LightFM
+    >>> ml = load_movielens()
+    >>> likes = build_interactions(ml.ratings, threshold=4)
+    >>> model = LightFM(no_components=8, random_state=0).fit(likes.matrix, epochs=2)
+    >>> recent = recommend_from_recent(model, ml.ratings, 1, likes.mapping, ml.movies, k=3, last_n=5)
+    >>> len(recent.recent), recent.picks.columns.tolist()[-2:]
+    (5, ['because', 'similarity'])
+    >>> bool(recent.picks["because"].isin(recent.recent["title"]).all())
+    True
+    """
+    if (window is None) == (last_n is None):
+        raise ValueError("give exactly one of window= (a pd.Timedelta) and last_n= (a number of likes)")
+    if window is not None and pd.Timedelta(window) <= pd.Timedelta(0):
+        raise ValueError(f"window={window!r}; expected a positive pd.Timedelta")
+    if last_n is not None and (isinstance(last_n, bool) or not isinstance(last_n, (int, np.integer)) or last_n < 1):
+        raise ValueError(f"last_n={last_n!r}; expected a whole number >= 1")
+    missing = [c for c in ("userId", "movieId", "rating", "timestamp") if c not in ratings.columns]
+    if missing:
+        raise ValueError(f"ratings lacks column(s) {missing}; it has {list(ratings.columns)}")
+    history = ratings[ratings["userId"] == user_id]
+    if history.empty:
+        raise UnknownIdError(f"userId {user_id!r} has no rows in ratings: no history to take a recent window from")
+    end = history["timestamp"].max() if now is None else pd.Timestamp(now)
+    liked = history[history["timestamp"] <= end]
+    if threshold is not None:
+        liked = liked[liked["rating"] >= threshold]
+    liked = liked.sort_values(["timestamp", "movieId"], ascending=False, kind="stable")
+    recent = liked[liked["timestamp"] > end - pd.Timedelta(window)] if window is not None else liked.head(last_n)
+    if recent.empty:
+        last_like = f"their last like was on {liked['timestamp'].max():%Y-%m-%d}" if len(liked) else "they have no like at all"
+        span = pd.Timedelta(window)
+        span_text = f"{span.days} days" if span == pd.Timedelta(days=span.days) else str(span)
+        raise ValueError(
+            f"userId {user_id!r} has no like in the {span_text} up to {end:%Y-%m-%d}; {last_like}. "
+            "Widen the window or pass last_n="
+        )
+    recent_items = mapping.item_index(recent["movieId"].to_numpy())
+    item_bias, item_repr = model.get_item_representations(item_features)
+    _check_k(k, len(item_bias), "items in the catalog")
+    scores = score_user_vector(model, fold_in_user(model, recent_items, item_features=item_features, l2=l2),
+                               item_features=item_features).astype(np.float32)
+    seen = mapping.items.get_indexer(history["movieId"].to_numpy())
+    scores[seen[seen >= 0]] = -np.inf
+    if exclude is not None and user_id in mapping.users:
+        scores[sp.csr_matrix(exclude)[mapping.user_index([user_id])[0]].indices] = -np.inf
+    top, top_scores = _top_k_rows(scores[None, :], k)
+    keep = np.isfinite(top_scores[0])
+    top, top_scores = top[0][keep], top_scores[0][keep]
+
+    # The reason for each pick: the recent like whose representation points the same way.
+    unique_recent = np.unique(recent_items)
+    cosine = _unit_rows(item_repr[top].astype(np.float32)) @ _unit_rows(item_repr[unique_recent].astype(np.float32)).T
+    closest = np.argmax(cosine, axis=1)
+    picks = lookup_movies(movies, mapping.item_id(top))
+    picks.insert(0, "rank", np.arange(1, len(top) + 1))
+    picks["score"] = top_scores.round(3)
+    picks["because"] = lookup_movies(movies, mapping.item_id(unique_recent[closest]))["title"].to_numpy()
+    picks["similarity"] = cosine[np.arange(len(top)), closest].round(3)
+    shown = lookup_movies(movies, recent["movieId"].to_numpy())
+    shown["rating"] = recent["rating"].to_numpy()
+    shown["timestamp"] = recent["timestamp"].to_numpy()
+    return RecentPicks(recent=shown, picks=picks)
+
+
+# ------------------------------------------------------------------------------- export
+
+
+def export_top_k_csv(
+    model,
+    path: str | Path,
+    mapping: IdMapping,
+    k: int = 10,
+    *,
+    exclude: sp.spmatrix | None = None,
+    user_ids=None,
+    user_features: sp.spmatrix | None = None,
+    item_features: sp.spmatrix | None = None,
+    batch_size: int | None = None,
+    float_format: str = "%.4f",
+) -> int:
+    """Write the top-k list of every user to a new CSV file, one batch of users at a time.
+
+    Memory stays at one batch of scores (:func:`iter_top_k`) however many users there are: each
+    batch is appended to the file as soon as it is ranked. The file must not exist yet; if anything
+    fails halfway, the partial file is removed, so a file that exists is complete.
+
+    Parameters
+    ----------
+    model : lightfm.LightFM
+    path : str or Path
+        The CSV file to create (its folder must exist).
+    mapping : IdMapping
+        Turns internal indices into ``userId`` and ``movieId``.
+    k : int, default 10
+    exclude : sparse matrix, optional
+        ``users x items``; nonzero cells are never exported (pass the training interactions).
+        Slots a user cannot fill are left out, so a user can have fewer than ``k`` rows.
+    user_ids : sequence of int, optional
+        External user ids to export; all users of ``mapping`` by default.
+    user_features, item_features : sparse matrix, optional
+    batch_size : int, optional
+        Users per batch (:func:`batch_size_for` by default).
+    float_format : str, default "%.4f"
+        Format of the ``score`` column.
+
+    Returns
+    -------
+    int
+        Rows written (without the header).
+
+    Raises
+    ------
+    FileExistsError
+        If ``path`` exists: an export never overwrites.
+    UnknownIdError, ValueError, IndexError
+        As :func:`recommend` and :func:`top_k_items`.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from lightfm import LightFM
+    >>> model = LightFM(no_components=2, random_state=0).fit(sp.identity(4, format="coo"), epochs=1)
+    >>> mapping = IdMapping(pd.Index([10, 20, 30, 40]), pd.Index([1, 2, 3, 4]))
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     rows = export_top_k_csv(model, Path(folder) / "top2.csv", mapping, k=2, batch_size=3)
+    ...     header = (Path(folder) / "top2.csv").read_text().splitlines()[0]
+    >>> rows, header
+    (8, 'userId,rank,movieId,score')
+    """
+    target = Path(path)
+    if target.exists():
+        raise FileExistsError(f"{target.name} already exists; an export never overwrites: choose a new name or delete it")
+    rows = np.arange(len(mapping.users)) if user_ids is None else mapping.user_index(np.atleast_1d(np.asarray(user_ids)))
+    batches = iter_top_k(model, rows, k, exclude=exclude, user_features=user_features,
+                         item_features=item_features, batch_size=batch_size)
+    first = next(batches, None)  # bad k, shapes or indices raise here, before any file exists
+    written = 0
+    try:
+        with target.open("x", newline="") as handle:  # "x": create, and fail if someone created it meanwhile
+            handle.write("userId,rank,movieId,score\n")
+            for batch, items, scores in itertools.chain([] if first is None else [first], batches):
+                keep = np.isfinite(scores).ravel()
+                chunk = pd.DataFrame({
+                    "userId": np.repeat(mapping.user_id(batch), k)[keep],
+                    "rank": np.tile(np.arange(1, k + 1), len(batch))[keep],
+                    "movieId": mapping.item_id(items.ravel()[keep]),
+                    "score": scores.ravel()[keep],
+                })
+                chunk.to_csv(handle, header=False, index=False, float_format=float_format)
+                written += len(chunk)
+    except FileExistsError:
+        raise
+    except BaseException:
+        target.unlink(missing_ok=True)  # never leave a half-written export behind
+        raise
+    return written
+
+
+# ----------------------------------------------------------------------------- campaigns
+
+
+def targeting_scores(
+    model,
+    items: np.ndarray,
+    *,
+    by: str = "rank",
+    exclude: sp.spmatrix | None = None,
+    user_features: sp.spmatrix | None = None,
+    item_features: sp.spmatrix | None = None,
+    batch_size: int | None = None,
+) -> np.ndarray:
+    """How strongly to target each user with each item: higher means earlier in the campaign list.
+
+    Raw LightFM scores rank the items of *one* user; across users they are not on one scale (the
+    user bias and the length of the user's vector shift all of a user's scores, and ranking losses
+    such as WARP never compare two users). ``by="rank"`` makes users comparable: it uses the
+    position the item takes in the user's own list of not-excluded items.
+
+    Parameters
+    ----------
+    model : lightfm.LightFM
+    items : array of int
+        Internal indices of the items to target.
+    by : {"rank", "score"}, default "rank"
+        ``"rank"``: minus the item's 0-based rank in the user's own list (0 = their first
+        recommendation, so ``-0`` is the best value). ``"score"``: the model score itself.
+    exclude : sparse matrix, optional
+        ``users x items``; excluded items take no place in a user's list, and a user who already
+        has the item gets ``-inf`` for it (never targeted).
+    user_features, item_features : sparse matrix, optional
+    batch_size : int, optional
+        Users per batch for ``by="rank"`` (:func:`batch_size_for` by default): only one batch of
+        ``users x items`` scores exists at a time.
+
+    Returns
+    -------
+    ndarray of float32, shape (n_users, len(items))
+
+    Raises
+    ------
+    ValueError
+        Unknown ``by``, no items, or ``exclude`` of the wrong shape.
+    IndexError
+        An item index outside the model.
+
+    Examples
+    --------
+    >>> from lightfm import LightFM
+    >>> model = LightFM(no_components=2, random_state=0).fit(sp.identity(4, format="coo"), epochs=1)
+    >>> ranks = -targeting_scores(model, [0, 3], by="rank")
+    >>> ranks.shape, bool(((ranks >= 0) & (ranks <= 3)).all())
+    ((4, 2), True)
+    """
+    if by not in ("rank", "score"):
+        raise ValueError(f"by={by!r}; expected 'rank' or 'score'")
+    user_bias, user_repr = model.get_user_representations(user_features)
+    item_bias, item_repr = model.get_item_representations(item_features)
+    n_users, n_items = len(user_bias), len(item_bias)
+    items = np.atleast_1d(np.asarray(items, dtype=np.int64))
+    if not items.size:
+        raise ValueError("items is empty; give at least one item index")
+    if items.min() < 0 or items.max() >= n_items:
+        raise IndexError(f"item indices must lie in 0..{n_items - 1}")
+    if exclude is not None:
+        if exclude.shape != (n_users, n_items):
+            raise ValueError(f"exclude has shape {exclude.shape}; expected (users, items) = {(n_users, n_items)}")
+        exclude = sp.csr_matrix(exclude)
+    if by == "score":
+        out = (user_repr @ item_repr[items].T + item_bias[items] + user_bias[:, None]).astype(np.float32)
+        if exclude is not None:
+            out[exclude[:, items].toarray() != 0] = -np.inf
+        return out
+    out = np.empty((n_users, len(items)), dtype=np.float32)
+    batch_size = batch_size or batch_size_for(n_items)
+    for start in range(0, n_users, batch_size):
+        batch = np.arange(start, min(start + batch_size, n_users))
+        scores = user_repr[batch] @ item_repr.T + item_bias
+        if exclude is not None:
+            block = exclude[batch]
+            scores[np.repeat(np.arange(len(batch)), np.diff(block.indptr)), block.indices] = -np.inf
+        wanted = scores[:, items]
+        ordered = np.sort(scores, axis=1)
+        for row in range(len(batch)):  # items scoring strictly higher = the rank
+            out[start + row] = -(n_items - np.searchsorted(ordered[row], wanted[row], side="right"))
+        out[start : start + len(batch)][~np.isfinite(wanted)] = -np.inf
+    return out
+
+
+def targeting_curve(
+    priority: np.ndarray,
+    items: np.ndarray,
+    test: sp.spmatrix,
+    *,
+    exclude: sp.spmatrix | None = None,
+    max_users: int | None = None,
+) -> pd.DataFrame:
+    """Expected hits of a campaign against its list size, measured on held-out interactions.
+
+    For each item (a column of ``priority``), the eligible users are sorted by priority, highest
+    first (ties: lower user index first), and a *hit* is a targeted user who has the item in
+    ``test``. The curve averages, over the items, the cumulative hits of the first ``n`` users for
+    every ``n``, beside what ``n`` eligible users picked at random would give. Use it to choose a
+    list size and to compare targeting rules; model scores alone say nothing about hit rates.
+
+    Parameters
+    ----------
+    priority : ndarray, shape (n_users, len(items))
+        Higher = target earlier: :func:`targeting_scores`, or any rule (e.g. user activity)
+        broadcast to that shape. ``-inf`` or NaN marks a user as not eligible.
+    items : array of int
+        Internal indices of the items, one per column of ``priority``.
+    test : sparse matrix
+        ``users x items`` held-out positives, disjoint from what the model was trained on.
+    exclude : sparse matrix, optional
+        ``users x items``; users who already have an item are not eligible for its campaign.
+    max_users : int, optional
+        Longest list size on the curve; all users by default.
+
+    Returns
+    -------
+    DataFrame
+        One row per list size ``n`` (1 .. max_users): ``list_size``, ``hits`` (mean cumulative
+        hits), ``random_hits`` (mean expected hits of ``n`` random eligible users), ``recall``
+        (mean share of each item's held-out positives reached; items without any are left out of
+        this mean) and ``hit_rate`` (``hits / list_size``).
+
+    Raises
+    ------
+    ValueError
+        No items, shapes that do not match, or ``max_users`` out of range.
+
+    Examples
+    --------
+    >>> test = sp.csr_matrix(np.array([[1, 0], [0, 0], [1, 1]]))
+    >>> priority = np.array([[3.0, 1.0], [2.0, 2.0], [1.0, 3.0]])
+    >>> targeting_curve(priority, [0, 1], test)[["list_size", "hits", "random_hits"]].round(2)
+       list_size  hits  random_hits
+    0          1   1.0          0.5
+    1          2   1.0          1.0
+    2          3   1.5          1.5
+    """
+    priority = np.asarray(priority, dtype=np.float64)
+    items = np.atleast_1d(np.asarray(items, dtype=np.int64))
+    if not items.size:
+        raise ValueError("items is empty; give at least one item index")
+    if priority.ndim != 2 or priority.shape[1] != len(items):
+        raise ValueError(f"priority has shape {priority.shape}; expected (users, {len(items)}), one column per item")
+    n_users = priority.shape[0]
+    for name, matrix in (("test", test), ("exclude", exclude)):
+        if matrix is not None and matrix.shape[0] != n_users:
+            raise ValueError(f"{name} has {matrix.shape[0]} rows but priority has {n_users} users")
+        if matrix is not None and (items.min() < 0 or items.max() >= matrix.shape[1]):
+            raise IndexError(f"item indices must lie in 0..{matrix.shape[1] - 1} (the columns of {name})")
+    max_users = n_users if max_users is None else max_users
+    _check_k(max_users, n_users, "users")
+    test_cols = sp.csc_matrix(test)
+    excluded = sp.csc_matrix(exclude) if exclude is not None else None
+    sizes = np.arange(1, max_users + 1)
+    hits, random_hits, recalls = np.zeros(max_users), np.zeros(max_users), []
+    for column, item in enumerate(items):
+        eligible = np.isfinite(priority[:, column])
+        if excluded is not None:
+            eligible[excluded[:, item].nonzero()[0]] = False
+        positive = np.zeros(n_users, dtype=bool)
+        positive[test_cols[:, item].nonzero()[0]] = True
+        positive &= eligible
+        candidates = np.flatnonzero(eligible)
+        order = candidates[np.argsort(-priority[candidates, column], kind="stable")]
+        found = np.cumsum(positive[order])[:max_users]
+        found = np.pad(found, (0, max_users - len(found)), mode="edge") if len(found) else np.zeros(max_users)
+        hits += found
+        random_hits += np.minimum(sizes, len(candidates)) * positive.sum() / max(len(candidates), 1)
+        if positive.any():
+            recalls.append(found / positive.sum())
+    curve = pd.DataFrame({
+        "list_size": sizes,
+        "hits": hits / len(items),
+        "random_hits": random_hits / len(items),
+        "recall": np.mean(recalls, axis=0) if recalls else np.zeros(max_users),
+    })
+    curve["hit_rate"] = curve["hits"] / curve["list_size"]
+    return curve

@@ -105,3 +105,65 @@ def test_other_lightfm_version_fails_clearly(tmp_path, trained):
 def test_missing_file_is_named(tmp_path):
     with pytest.raises(FileNotFoundError, match="nothing.npz not found"):
         load_model(tmp_path / "nothing")
+
+
+def test_continued_training_matches_the_original(tmp_path, trained):
+    model, mapping, features, labels, likes = trained
+    save_model(tmp_path / "m", model, mapping, feature_labels=labels)
+    loaded = load_model(tmp_path / "m").model
+    model.fit_partial(likes, item_features=features, epochs=2)
+    loaded.fit_partial(likes, item_features=features, epochs=2)
+    np.testing.assert_array_equal(loaded.item_embeddings, model.item_embeddings)
+    np.testing.assert_array_equal(loaded.user_biases, model.user_biases)
+
+
+def test_invalid_json_fails_clearly(tmp_path, trained):
+    model, mapping, _, labels, _ = trained
+    _, header = save_model(tmp_path / "m", model, mapping, feature_labels=labels)
+    header.write_text("{not json")
+    with pytest.raises(ValueError, match="m.json is not valid JSON"):
+        load_model(tmp_path / "m")
+
+
+def test_npz_from_another_save_is_detected(tmp_path, trained):
+    model, mapping, _, labels, _ = trained
+    npz, _ = save_model(tmp_path / "m", model, mapping, feature_labels=labels)
+    arrays = dict(np.load(npz))
+    arrays["item_biases"] = arrays["item_biases"] + 1  # same shapes and dtypes, different values
+    np.savez_compressed(npz, **arrays)
+    with pytest.raises(ValueError, match="m.npz does not match m.json"):
+        load_model(tmp_path / "m")
+
+
+def test_wrong_dtype_fails_clearly(tmp_path, trained):
+    model, mapping, _, labels, _ = trained
+    npz, _ = save_model(tmp_path / "m", model, mapping, feature_labels=labels)
+    arrays = dict(np.load(npz))
+    arrays["user_embeddings"] = arrays["user_embeddings"].astype(np.float64)
+    np.savez_compressed(npz, **arrays)
+    with pytest.raises(ValueError, match="user_embeddings has dtype float64 in m.npz; LightFM needs float32"):
+        load_model(tmp_path / "m")
+
+
+def test_mapping_that_does_not_fit_the_model_fails_clearly(tmp_path, trained):
+    model, mapping, _, labels, _ = trained
+    npz, header = save_model(tmp_path / "m", model, mapping, feature_labels=labels)
+    arrays = dict(np.load(npz))
+    arrays["mapping_users"] = arrays["mapping_users"][:4]
+    np.savez_compressed(npz, **arrays)
+    content = json.loads(header.read_text())
+    content["shapes"]["mapping_users"] = [4]
+    header.write_text(json.dumps(content))
+    with pytest.raises(ValueError, match="the mapping has 4 users but the model has 6 user features"):
+        load_model(tmp_path / "m")
+
+
+def test_files_without_the_optional_fields_still_load(tmp_path, trained):
+    """Files saved before the checksum and generator state were recorded load as before."""
+    model, mapping, _, labels, _ = trained
+    npz, header = save_model(tmp_path / "m", model, mapping, feature_labels=labels)
+    content = json.loads(header.read_text())
+    del content["npz_sha256"], content["random_state"], content["shapes"]["random_state_keys"]
+    header.write_text(json.dumps(content))
+    loaded = load_model(tmp_path / "m")
+    np.testing.assert_array_equal(loaded.model.item_embeddings, model.item_embeddings)

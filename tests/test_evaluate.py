@@ -553,3 +553,22 @@ def test_early_stopping_rejects_non_models_and_dense_matrices():
         fit_with_early_stopping(object(), train, valid, max_epochs=1)
     with pytest.raises(TypeError, match="valid must be a scipy sparse matrix"):
         fit_with_early_stopping(tiny_model(), train, valid.toarray(), max_epochs=1)
+
+
+def test_runs_in_parallel_threads_equal_sequential_runs():
+    # The notebooks train several single-threaded models side by side in threads; results must not change.
+    from concurrent.futures import ThreadPoolExecutor
+
+    train, valid = split_likes()
+    losses = ["warp", "bpr", "warp-kos"]
+
+    def run(loss):
+        model = LightFM(no_components=5, loss=loss, random_state=SEED)
+        return fit_with_early_stopping(model, train, valid, max_epochs=5, patience=None, k=5)
+
+    sequential = [run(loss) for loss in losses]
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        parallel = list(pool.map(run, losses))
+    for one, other in zip(sequential, parallel):
+        pd.testing.assert_frame_equal(one.history, other.history)
+        np.testing.assert_array_equal(one.model.item_embeddings, other.model.item_embeddings)

@@ -6,8 +6,10 @@ also reads a MovieLens download you point it at (ml-latest, ml-25m, ml-32m or ml
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +25,9 @@ __all__ = [
     "Interactions",
     "MovieLens",
     "UnknownIdError",
+    "UnknownTitleError",
     "build_interactions",
+    "find_movies",
     "load_movielens",
     "lookup_movies",
     "verify_checksums",
@@ -656,3 +660,176 @@ def _deduplicate(
     keep = np.zeros(len(pair), dtype=bool)
     keep[order[last_of_pair]] = True
     return keep
+
+
+# ---------------------------------------------------------------------------------- title search
+
+
+class UnknownTitleError(UnknownIdError):
+    """A movie title that matches nothing in the catalogue; ``suggestions`` holds close titles."""
+
+    def __init__(self, message: str, query: str = "", suggestions: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.query = query
+        self.suggestions = list(suggestions)
+
+
+# Articles MovieLens moves to the end of a title ("Matrix, The", "Haine, La", "Avventura, L'").
+_ARTICLES = ("the", "a", "an", "le", "la", "les", "l'", "el", "il", "lo", "los", "las", "der", "die", "das", "den", "det")
+_TRAILING_ARTICLE = re.compile(r"^(.*\S),\s*(" + "|".join(re.escape(a) for a in _ARTICLES) + r")$", re.IGNORECASE)
+_LEADING_ARTICLE = re.compile(r"^(?:the|a|an|le|la|les|l|el|il|lo|los|las|der|die|das|den|det) (?=\S)")
+_TRAILING_GROUP = re.compile(r"^(.*\S)\s*\(([^()]*)\)$")
+_MATCH_KINDS = ("exact", "starts with", "contains")
+
+
+def _title_key(text: str) -> str:
+    """Lower case, no accents, no punctuation, no leading article: 'Amélie' and 'amelie' agree."""
+    text = unicodedata.normalize("NFKD", str(text))
+    text = "".join(ch for ch in text if not unicodedata.combining(ch)).casefold().replace("&", " and ")
+    text = " ".join(re.sub(r"[^0-9a-z]+", " ", text).split())
+    return _LEADING_ARTICLE.sub("", text)
+
+
+def _front_article(name: str) -> str:
+    """'Matrix, The' -> 'The Matrix'; "Avventura, L'" -> "L'Avventura"."""
+    found = _TRAILING_ARTICLE.match(name.strip())
+    if not found:
+        return name.strip()
+    body, article = found.groups()
+    return f"{article}{body}" if article.endswith("'") else f"{article} {body}"
+
+
+def _title_names(title: str) -> tuple[list[str], int | None]:
+    """The names a title is known by (main title and every alias in parentheses) and its year."""
+    title = str(title).strip()
+    year_match = _YEAR_AT_END.search(title)
+    year = int(year_match.group(1)) if year_match else None
+    rest = title[: year_match.start()].strip() if year_match else title
+    aliases = []
+    while (group := _TRAILING_GROUP.match(rest)) is not None:
+        rest, alias = group.group(1), group.group(2)
+        aliases.append(re.sub(r"^a\.k\.a\.\s*", "", alias.strip(), flags=re.IGNORECASE))
+    return [_front_article(name) for name in [rest, *reversed(aliases)] if name.strip()], year
+
+
+def find_movies(
+    movies: pd.DataFrame,
+    query: str,
+    *,
+    limit: int = 10,
+    popularity: pd.Series | None = None,
+) -> pd.DataFrame:
+    """Movies whose title matches ``query``, best match first, tolerant of how people type titles.
+
+    Matching ignores case, accents, punctuation and a leading article, whether it is typed first
+    ("The Matrix") or moved to the end as MovieLens does ("Matrix, The (1999)"); it also tries each
+    alternative title MovieLens keeps in parentheses ("Seven (a.k.a. Se7en)", "Hate (Haine, La)").
+    A year in the query, "(1977)", is optional; when given, movies from that year come first.
+
+    Ranking: same year (when the query has one), then exact title, then titles that start with
+    the query, then titles that contain it as whole words; ties by ``popularity`` (when given),
+    then by earliest year, then alphabetically. A typo matches nothing on purpose: it raises
+    with close titles to choose from instead of silently picking one.
+
+    Parameters
+    ----------
+    movies : DataFrame
+        ``MovieLens.movies`` (``movieId``, ``title``, ``genres``, ``year``).
+    query : str
+        A title as a person would type it, e.g. ``"the matrix"`` or ``"Star Wars (1977)"``.
+    limit : int, default 10
+        The most rows to return.
+    popularity : Series, optional
+        Higher first among equally good matches, indexed by ``movieId`` (e.g.
+        ``ratings["movieId"].value_counts()``); movies missing from it count as 0.
+
+    Returns
+    -------
+    DataFrame
+        ``movieId``, ``title``, ``genres``, ``year`` (as :func:`lookup_movies`) and ``match``
+        ("exact", "starts with" or "contains"), best first, at most ``limit`` rows.
+
+    Raises
+    ------
+    UnknownTitleError
+        If nothing matches; the message names the query and offers up to five close titles
+        (``difflib``), also kept in ``error.suggestions``.
+    ValueError
+        If ``query`` is empty or has no letter or digit, or ``limit`` < 1.
+
+    Examples
+    --------
+    >>> movies = load_movielens().movies
+    >>> find_movies(movies, "the matrix", limit=2)[["title", "match"]].values.tolist()
+    [['Matrix, The (1999)', 'exact'], ['Matrix Reloaded, The (2003)', 'starts with']]
+    >>> find_movies(movies, "Amelie")["title"].iloc[0]
+    "Amelie (Fabuleux destin d'Amélie Poulain, Le) (2001)"
+    >>> find_movies(movies, "The Matirx")
+    Traceback (most recent call last):
+    ...
+    helpers.data.UnknownTitleError: no movie title matches 'The Matirx'; did you mean 'Matrix, The (1999)', ...?
+    """
+    if not isinstance(query, str):
+        raise ValueError(f"query={query!r}; expected a title as a string")
+    if isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 1:
+        raise ValueError(f"limit={limit!r}; expected a whole number ≥ 1")
+    _check_columns(movies, ["movieId", "title", "genres", "year"])
+    names, query_year = _title_names(query)
+    wanted = _title_key(names[0]) if names else ""
+    if not wanted:
+        raise ValueError(f"query={query!r} has no letter or digit to search for; type (part of) a title")
+
+    rows = []
+    for position, title in enumerate(movies["title"].to_numpy()):
+        title_names, year = _title_names(title)
+        best = None
+        for name in title_names:
+            key = _title_key(name)
+            if key == wanted:
+                best = 0
+                break
+            if key.startswith(wanted + " "):
+                best = 1 if best is None else min(best, 1)
+            elif f" {wanted} " in f" {key} ":
+                best = 2 if best is None else min(best, 2)
+        if best is not None:
+            rows.append((position, best, 0 if query_year is None or year == query_year else 1, year))
+    if not rows:
+        suggestions = _close_titles(movies, wanted, popularity)
+        hint = ("did you mean " + ", ".join(repr(s) for s in suggestions) + "?") if suggestions else (
+            "no title is close either: check the spelling or type a shorter part of the title")
+        raise UnknownTitleError(f"no movie title matches {query!r}; {hint}", query, suggestions)
+
+    found = pd.DataFrame(rows, columns=["position", "tier", "other_year", "year"])
+    ids = movies["movieId"].to_numpy()[found["position"].to_numpy()]
+    found["popularity"] = 0.0 if popularity is None else pd.Series(popularity).reindex(ids).fillna(0).to_numpy(float)
+    found["year"] = found["year"].fillna(10_000)  # no year: after every dated movie
+    found["title"] = movies["title"].to_numpy()[found["position"].to_numpy()]
+    found = found.sort_values(["other_year", "tier", "popularity", "year", "title"],
+                              ascending=[True, True, False, True, True], kind="stable").head(int(limit))
+    out = lookup_movies(movies, ids[found.index.to_numpy()])
+    out["match"] = [_MATCH_KINDS[t] for t in found["tier"]]
+    return out
+
+
+def _close_titles(movies: pd.DataFrame, wanted: str, popularity: pd.Series | None, n: int = 5) -> list[str]:
+    """Up to ``n`` titles whose names (or their beginnings) are close to ``wanted`` (difflib ratio ≥ 0.75)."""
+    matcher = difflib.SequenceMatcher(autojunk=False)
+    matcher.set_seq2(wanted)
+    scored = []
+    ids = movies["movieId"].to_numpy()
+    weights = (np.zeros(len(ids)) if popularity is None
+               else pd.Series(popularity).reindex(ids).fillna(0).to_numpy(float))
+    for position, title in enumerate(movies["title"].to_numpy()):
+        best, whole = 0.0, 0.0
+        for name in _title_names(title)[0]:
+            key = _title_key(name)
+            for candidate in (key, key[: len(wanted)]):
+                matcher.set_seq1(candidate)
+                if matcher.real_quick_ratio() >= 0.75 and matcher.quick_ratio() >= 0.75:
+                    ratio = matcher.ratio()
+                    best = max(best, ratio)
+                    whole = max(whole, ratio if candidate == key else 0.0)
+        if best >= 0.75:  # closest beginning first, then closest whole title, then most popular
+            scored.append((-round(best, 6), -round(whole, 6), -weights[position], title))
+    return [entry[-1] for entry in sorted(scored)[:n]]

@@ -617,7 +617,10 @@ def evaluate_ranking(
         # float32: every comparison gives the same answer as after a cast to float64, at half the memory.
         scores = raw.astype(np.float32 if raw.dtype == np.float32 else np.float64, copy=True)
         if scores.shape != (len(batch), n_items):
-            raise ValueError(f"scorer returned shape {scores.shape}; expected {(len(batch), n_items)}")
+            raise ValueError(
+                f"scorer returned shape {scores.shape}; expected {(len(batch), n_items)} (users x items of test). "
+                "For a LightFM model trained with features, pass the same user_features/item_features to lightfm_scorer"
+            )
         scores[:, outside] = -np.inf
         n_excluded = np.full(len(batch), outside.sum(), dtype=np.int64)
         if train is not None:

@@ -18,7 +18,9 @@ from helpers.data import (
     ChecksumError,
     IdMapping,
     UnknownIdError,
+    UnknownTitleError,
     build_interactions,
+    find_movies,
     load_movielens,
     lookup_movies,
     verify_checksums,
@@ -367,3 +369,94 @@ def test_shipped_data_builds_expected_positive_count():
     assert built.matrix.nnz == int((ml.ratings["rating"] >= 4).sum())
     assert built.shape[0] == 610
     assert isinstance(built.matrix, sp.coo_matrix)
+
+
+# ---------------------------------------------------------------- find_movies (title search)
+
+
+@pytest.fixture
+def titles() -> pd.DataFrame:
+    return pd.DataFrame({
+        "movieId": [1, 2, 3, 4, 5, 6, 7, 8, 9],
+        "title": [
+            "Matrix, The (1999)", "Matrix Reloaded, The (2003)", "Toy Story (1995)", "Alien (1979)",
+            "Aliens (1986)", "Amelie (Fabuleux destin d'Amélie Poulain, Le) (2001)",
+            "Seven (a.k.a. Se7en) (1995)", "Godzilla (1998)", "Godzilla (2014)",
+        ],
+        "genres": [["Sci-Fi"], ["Sci-Fi"], ["Animation"], ["Horror"], ["Action"], ["Comedy"], ["Thriller"],
+                   ["Action"], ["Action"]],
+        "year": pd.array([1999, 2003, 1995, 1979, 1986, 2001, 1995, 1998, 2014], dtype="Int16"),
+    })
+
+
+@pytest.mark.parametrize("query", ["The Matrix", "the matrix", "MATRIX", "Matrix, The (1999)", "matrix (1999)",
+                                   "  The   Matrix! "])
+def test_find_movies_ignores_case_year_article_and_punctuation(titles, query):
+    found = find_movies(titles, query)
+    assert found["movieId"].iloc[0] == 1 and found["match"].iloc[0] == "exact"
+
+
+def test_find_movies_ignores_accents_and_reads_alternative_titles(titles):
+    assert find_movies(titles, "Amélie")["movieId"].tolist() == [6]
+    assert find_movies(titles, "Fabuleux destin d'Amelie Poulain")["movieId"].tolist() == [6]
+    assert find_movies(titles, "se7en")["movieId"].tolist() == [7]
+
+
+def test_find_movies_ranks_exact_then_starts_with_then_contains(titles):
+    found = find_movies(titles, "matrix")
+    assert found["movieId"].tolist() == [1, 2]
+    assert found["match"].tolist() == ["exact", "starts with"]
+    assert find_movies(titles, "reloaded")["match"].tolist() == ["contains"]
+
+
+def test_find_movies_matches_whole_words_only(titles):
+    assert find_movies(titles, "Alien")["movieId"].tolist() == [4]
+
+
+def test_find_movies_puts_the_year_asked_for_first(titles):
+    assert find_movies(titles, "matrix (2003)")["movieId"].tolist() == [2, 1]
+    assert find_movies(titles, "Godzilla (2014)")["movieId"].tolist() == [9, 8]
+
+
+def test_find_movies_breaks_ties_by_popularity_then_earliest_year(titles):
+    assert find_movies(titles, "godzilla")["movieId"].tolist() == [8, 9]
+    popularity = pd.Series({9: 50, 8: 10})
+    assert find_movies(titles, "godzilla", popularity=popularity)["movieId"].tolist() == [9, 8]
+
+
+def test_find_movies_returns_lookup_columns_and_respects_limit(titles):
+    found = find_movies(titles, "godzilla", limit=1)
+    assert found.columns.tolist() == ["movieId", "title", "genres", "year", "match"]
+    assert len(found) == 1
+
+
+def test_find_movies_unknown_title_names_it_and_suggests_close_titles(titles):
+    with pytest.raises(UnknownTitleError, match=r"no movie title matches 'Toy Stroy'; did you mean 'Toy Story \(1995\)'\?") as caught:
+        find_movies(titles, "Toy Stroy")
+    assert caught.value.suggestions == ["Toy Story (1995)"]
+    assert caught.value.query == "Toy Stroy"
+    assert isinstance(caught.value, UnknownIdError)
+
+
+def test_find_movies_far_from_everything_says_so(titles):
+    with pytest.raises(UnknownTitleError, match="no title is close either") as caught:
+        find_movies(titles, "Zzyzx Road")
+    assert caught.value.suggestions == []
+
+
+@pytest.mark.parametrize("query", ["", "   ", "(1999)", "!!"])
+def test_find_movies_empty_query_raises(titles, query):
+    with pytest.raises(ValueError, match="no letter or digit"):
+        find_movies(titles, query)
+
+
+@pytest.mark.parametrize(("query", "limit"), [(42, 10), ("matrix", 0), ("matrix", True)])
+def test_find_movies_bad_arguments_raise(titles, query, limit):
+    with pytest.raises(ValueError):
+        find_movies(titles, query, limit=limit)
+
+
+def test_find_movies_finds_shipped_titles():
+    movies = load_movielens().movies
+    assert find_movies(movies, "Star Wars (1977)")["title"].iloc[0] == "Star Wars: Episode IV - A New Hope (1977)"
+    assert find_movies(movies, "La Haine")["title"].iloc[0] == "Hate (Haine, La) (1995)"

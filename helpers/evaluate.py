@@ -130,18 +130,7 @@ def learning_curve(
     _check_positive_int(num_threads, "num_threads")
     _check_positive_int(eval_threads, "eval_threads")
 
-    # Evaluation wants CSR float32; converting once here saves a conversion per epoch.
-    train_csr = sp.csr_matrix(train, dtype=np.float32, copy=True)
-    test_csr = sp.csr_matrix(test, dtype=np.float32, copy=True)
-    train_csr.eliminate_zeros()
-    test_csr.eliminate_zeros()
-    if test_csr.nnz == 0:
-        raise ValueError("test has no interactions; expected at least one (user, item) pair to score")
-    _check_disjoint(train_csr, test_csr)
-
-    # A copy keeps the entry order (so training matches model.fit on the same matrix) and gives
-    # LightFM writable buffers even when the caller's arrays are read-only pandas 3 views.
-    train_coo = sp.coo_matrix(train, copy=True)
+    train_csr, test_csr, train_coo = _prepare_pair(train, test, "test")
     train_users = int((train_csr.getnnz(axis=1) > 0).sum())
     test_users = int((test_csr.getnnz(axis=1) > 0).sum())
     features = {"item_features": item_features, "user_features": user_features}
@@ -160,6 +149,23 @@ def learning_curve(
     curve["train_users"] = train_users
     curve["test_users"] = test_users
     return curve
+
+
+def _prepare_pair(
+    train: sp.spmatrix, held_out: sp.spmatrix, label: str
+) -> tuple[sp.csr_matrix, sp.csr_matrix, sp.coo_matrix]:
+    """CSR float32 copies (converted once, not per epoch), checked non-empty and disjoint, and the
+    COO copy of train to fit on."""
+    train_csr = sp.csr_matrix(train, dtype=np.float32, copy=True)
+    held_csr = sp.csr_matrix(held_out, dtype=np.float32, copy=True)
+    train_csr.eliminate_zeros()
+    held_csr.eliminate_zeros()
+    if held_csr.nnz == 0:
+        raise ValueError(f"{label} has no interactions; expected at least one (user, item) pair to score")
+    _check_disjoint(train_csr, held_csr)
+    # A copy keeps the entry order (so training matches model.fit on the same matrix) and gives
+    # LightFM writable buffers even when the caller's arrays are read-only pandas 3 views.
+    return train_csr, held_csr, sp.coo_matrix(train, copy=True)
 
 
 def _check_same_shape(train: sp.spmatrix, test: sp.spmatrix) -> None:
@@ -850,15 +856,7 @@ def fit_with_early_stopping(
     if not np.isfinite(min_delta) or min_delta < 0:
         raise ValueError(f"min_delta={min_delta!r}; expected a finite number >= 0")
 
-    train_csr = sp.csr_matrix(train, dtype=np.float32, copy=True)
-    valid_csr = sp.csr_matrix(valid, dtype=np.float32, copy=True)
-    train_csr.eliminate_zeros()
-    valid_csr.eliminate_zeros()
-    if valid_csr.nnz == 0:
-        raise ValueError("valid has no interactions; expected at least one (user, item) pair to score")
-    _check_disjoint(train_csr, valid_csr)
-    # A copy keeps LightFM's entry order and gives it writable buffers (pandas 3 hands out read-only ones).
-    train_coo = sp.coo_matrix(train, copy=True)
+    train_csr, valid_csr, train_coo = _prepare_pair(train, valid, "valid")
     features = {"item_features": item_features, "user_features": user_features}
 
     def score() -> float:

@@ -20,7 +20,7 @@ import scipy.optimize
 import scipy.special
 import scipy.sparse as sp
 
-from helpers.data import IdMapping, UnknownIdError, lookup_movies
+from helpers.data import IdMapping, UnknownIdError, _preview, lookup_movies
 
 __all__ = [
     "RecentPicks",
@@ -57,11 +57,6 @@ def batch_size_for(n_items: int, memory_mb: float = 256.0) -> int:
     return max(1, int(memory_mb * 2**20 // (n_items * 4)))
 
 
-def _preview(values: list, limit: int = 5) -> str:
-    shown = ", ".join(repr(v) for v in values[:limit])
-    return f"[{shown}]" + (f" and {len(values) - limit} more" if len(values) > limit else "")
-
-
 def _check_k(k: int, n: int, what: str) -> None:
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise ValueError(f"k={k!r}; expected a whole number ≥ 1")
@@ -70,7 +65,9 @@ def _check_k(k: int, n: int, what: str) -> None:
 
 
 def _top_k_rows(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    # Partitioning at n - k keeps the k largest at the end without a negated copy of the block.
+    n = scores.shape[1]
+    part = np.argpartition(scores, n - k, axis=1)[:, n - k :]
     part_scores = np.take_along_axis(scores, part, axis=1)
     order = np.argsort(-part_scores, axis=1, kind="stable")
     return np.take_along_axis(part, order, axis=1), np.take_along_axis(part_scores, order, axis=1)
@@ -99,17 +96,19 @@ def iter_top_k(
             raise ValueError(f"exclude has shape {exclude.shape}; expected (users, items) = {(n_users, n_items)}")
         exclude = sp.csr_matrix(exclude)
     batch_size = batch_size or batch_size_for(n_items)
+    # The item bias rides along as one more factor (user side 1), so the product includes it and
+    # the score block is written once; the user bias shifts a whole row equally, so it cannot change
+    # the ranking and is added to the k kept scores only (they then equal model.predict).
+    item_side = np.hstack([item_repr, item_bias[:, None]]).astype(np.float32)
     for start in range(0, len(users), batch_size):
         batch = users[start : start + batch_size]
-        # The user bias shifts a whole row equally: it does not change the ranking, but keeps the
-        # scores equal to model.predict.
-        scores = user_repr[batch] @ item_repr.T
-        scores += item_bias
-        scores += user_bias[batch, None]
+        user_side = np.hstack([user_repr[batch], np.ones((len(batch), 1), dtype=user_repr.dtype)])
+        scores = user_side @ item_side.T
         if exclude is not None:
             block = exclude[batch]
             scores[np.repeat(np.arange(len(batch)), np.diff(block.indptr)), block.indices] = -np.inf
         items, top_scores = _top_k_rows(scores, k)
+        top_scores += user_bias[batch, None]
         yield batch, items.astype(np.int32), top_scores
 
 

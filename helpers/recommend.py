@@ -25,9 +25,11 @@ from helpers.data import IdMapping, UnknownIdError, _preview, lookup_movies
 __all__ = [
     "RecentPicks",
     "batch_size_for",
+    "block_top_k",
     "explain",
     "export_top_k_csv",
     "fold_in_user",
+    "item_side",
     "iter_top_k",
     "naive_average_user",
     "recommend",
@@ -100,20 +102,77 @@ def iter_top_k(
             raise ValueError(f"exclude has shape {exclude.shape}; expected (users, items) = {(n_users, n_items)}")
         exclude = sp.csr_matrix(exclude)
     batch_size = batch_size or batch_size_for(n_items)
-    # The item bias rides along as one more factor (user side 1), so the product includes it and
-    # the score block is written once; the user bias shifts a whole row equally, so it cannot change
-    # the ranking and is added to the k kept scores only (they then equal model.predict).
-    item_side = np.hstack([item_repr, item_bias[:, None]]).astype(np.float32)
+    side = item_side(model, item_features)
     for start in range(0, len(users), batch_size):
         batch = users[start : start + batch_size]
-        user_side = np.hstack([user_repr[batch], np.ones((len(batch), 1), dtype=user_repr.dtype)])
-        scores = user_side @ item_side.T
-        if exclude is not None:
-            block = exclude[batch]
-            scores[np.repeat(np.arange(len(batch)), np.diff(block.indptr)), block.indices] = -np.inf
-        items, top_scores = _top_k_rows(scores, k)
-        top_scores += user_bias[batch, None]
-        yield batch, items.astype(np.int32), top_scores
+        seen = exclude[batch] if exclude is not None else None
+        items, top_scores = block_top_k(user_repr[batch], user_bias[batch], side, k, exclude=seen)
+        yield batch, items, top_scores
+
+
+def item_side(model, item_features: sp.spmatrix | None = None) -> np.ndarray:
+    """Item embeddings with the item bias as one more column (float32): the item half of every score.
+
+    A user side of ``[embedding, 1]`` times its transpose gives each score without the user bias,
+    in one matrix product.
+
+    Examples
+    --------
+    >>> from lightfm import LightFM
+    >>> model = LightFM(no_components=3, random_state=0).fit(sp.identity(5, format="coo"), epochs=1)
+    >>> item_side(model).shape, item_side(model).dtype
+    ((5, 4), dtype('float32'))
+    """
+    item_bias, item_repr = model.get_item_representations(item_features)
+    return np.hstack([item_repr, item_bias[:, None]]).astype(np.float32)
+
+
+def block_top_k(
+    user_repr: np.ndarray,
+    user_bias: np.ndarray,
+    items_side: np.ndarray,
+    k: int,
+    *,
+    exclude: sp.csr_matrix | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k of one block of users from arrays alone: the unit of work of :func:`iter_top_k` and of
+    :mod:`helpers.distributed`'s workers, so both give bit-identical results for the same blocks.
+
+    The item bias rides along as one more factor (:func:`item_side`), so the product includes it
+    and the score block is written once; the user bias shifts a whole row equally, so it cannot
+    change the ranking and is added to the ``k`` kept scores only (they then equal ``model.predict``).
+
+    Parameters
+    ----------
+    user_repr : ndarray, shape (n, d)
+        The block's user representations.
+    user_bias : ndarray, shape (n,)
+    items_side : ndarray, shape (n_items, d + 1)
+        From :func:`item_side`.
+    k : int
+    exclude : csr_matrix, optional
+        ``n x n_items``, the block's rows of the items never to recommend.
+
+    Returns
+    -------
+    items : ndarray of int32, shape (n, k)
+    scores : ndarray of float32, shape (n, k)
+
+    Examples
+    --------
+    >>> from lightfm import LightFM
+    >>> model = LightFM(no_components=3, random_state=0).fit(sp.identity(5, format="coo"), epochs=1)
+    >>> bias, vectors = model.get_user_representations()
+    >>> block_top_k(vectors[:2], bias[:2], item_side(model), k=3)[0].shape
+    (2, 3)
+    """
+    user_side = np.hstack([user_repr, np.ones((len(user_repr), 1), dtype=user_repr.dtype)])
+    scores = user_side @ items_side.T
+    if exclude is not None:
+        scores[np.repeat(np.arange(len(user_repr)), np.diff(exclude.indptr)), exclude.indices] = -np.inf
+    items, top_scores = _top_k_rows(scores, k)
+    top_scores += user_bias[:, None]
+    return items.astype(np.int32), top_scores
 
 
 def top_k_items(

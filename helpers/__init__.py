@@ -11,10 +11,11 @@ import importlib
 MODULES = tuple(
     importlib.import_module(f"helpers.{name}")
     for name in (
-        "data", "features", "evaluate", "recommend", "coldstart", "persist", "plots", "synthetic", "distributed"
+        "data", "features", "evaluate", "recommend", "coldstart", "persist", "plots", "synthetic", "distributed", "ann"
     )
 )
 
+from helpers.ann import *  # noqa: E402, F403
 from helpers.coldstart import *  # noqa: E402, F403
 from helpers.data import *  # noqa: E402, F403
 from helpers.distributed import *  # noqa: E402, F403

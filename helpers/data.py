@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import os
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -30,6 +31,7 @@ __all__ = [
     "find_movies",
     "load_movielens",
     "lookup_movies",
+    "movielens_dir",
     "verify_checksums",
 ]
 
@@ -187,6 +189,48 @@ def load_movielens(path: str | Path | None = None, *, verify: bool = True) -> Mo
             "nor u.data (ml-100k layout)"
         )
     return MovieLens(ratings=ratings, movies=movies, tags=tags, name=folder.name)
+
+
+MOVIELENS_DIR_VARIABLE = "MOVIELENS_DIR"
+
+
+def movielens_dir(default: str | Path | None = None) -> Path | None:
+    """The MovieLens folder named by the ``MOVIELENS_DIR`` environment variable, else ``default``.
+
+    Lets one notebook run on a real download (``MOVIELENS_DIR=/data/ml-32m jupyter lab``) without
+    editing it; nothing else in the course reads the variable.
+
+    Parameters
+    ----------
+    default : str or Path, optional
+        Returned (as a Path, or None) when the variable is unset or empty.
+
+    Returns
+    -------
+    Path or None
+
+    Raises
+    ------
+    FileNotFoundError
+        If the variable names a folder that does not exist.
+
+    Examples
+    --------
+    >>> import os
+    >>> _ = os.environ.pop("MOVIELENS_DIR", None)  # unset for this example
+    >>> movielens_dir() is None, movielens_dir(DEFAULT_DATA_DIR).name
+    (True, 'ml-latest-small')
+    """
+    value = os.environ.get(MOVIELENS_DIR_VARIABLE, "").strip()
+    if not value:
+        return None if default is None else Path(default)
+    folder = Path(value).expanduser()
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"{MOVIELENS_DIR_VARIABLE}={value!r} is not a folder; expected an unzipped MovieLens "
+            "download such as ml-32m (see data/README.md), or unset the variable"
+        )
+    return folder
 
 
 def _require_file(folder: Path, name: str) -> Path:

@@ -23,6 +23,7 @@ from helpers.data import (
     find_movies,
     load_movielens,
     lookup_movies,
+    movielens_dir,
     verify_checksums,
 )
 
@@ -460,3 +461,25 @@ def test_find_movies_finds_shipped_titles():
     movies = load_movielens().movies
     assert find_movies(movies, "Star Wars (1977)")["title"].iloc[0] == "Star Wars: Episode IV - A New Hope (1977)"
     assert find_movies(movies, "La Haine")["title"].iloc[0] == "Hate (Haine, La) (1995)"
+
+
+# ---------------------------------------------------------------- movielens_dir
+
+
+def test_movielens_dir_without_variable_returns_default(monkeypatch):
+    monkeypatch.delenv("MOVIELENS_DIR", raising=False)
+    assert movielens_dir() is None
+    assert movielens_dir(DEFAULT_DATA_DIR) == DEFAULT_DATA_DIR
+
+
+def test_movielens_dir_reads_variable_and_loader_accepts_it(monkeypatch, tmp_path):
+    folder = write_csv_layout(tmp_path / "ml-32m", with_sums=False)
+    monkeypatch.setenv("MOVIELENS_DIR", str(folder))
+    assert movielens_dir(DEFAULT_DATA_DIR) == folder
+    assert load_movielens(movielens_dir()).name == "ml-32m"
+
+
+def test_movielens_dir_missing_folder_names_variable(monkeypatch, tmp_path):
+    monkeypatch.setenv("MOVIELENS_DIR", str(tmp_path / "nope"))
+    with pytest.raises(FileNotFoundError, match="MOVIELENS_DIR="):
+        movielens_dir()

@@ -42,3 +42,32 @@ def test_bad_arguments_are_named(kwargs, message):
     args = {"n_users": 50, "n_items": 40, "n_ratings": 100, **kwargs}
     with pytest.raises(ValueError, match=message):
         synthetic_ratings(**args)
+
+
+def test_movielens_shape_scales_all_three_counts():
+    from helpers.synthetic import ML_32M_SHAPE, movielens_shape
+
+    assert movielens_shape(1.0) == ML_32M_SHAPE
+    small = movielens_shape(0.01)
+    assert small == (2_009, 844, 320_002)
+    assert movielens_shape(1e-6).n_ratings <= movielens_shape(1e-6).n_users * movielens_shape(1e-6).n_items // 2
+
+
+def test_movielens_shape_rejects_non_positive_scale():
+    from helpers.synthetic import movielens_shape
+
+    with pytest.raises(ValueError, match="scale=0"):
+        movielens_shape(0)
+
+
+def test_synthetic_movielens_has_the_scaled_shape_and_is_seeded():
+    from helpers.synthetic import movielens_shape, synthetic_movielens
+
+    frame = synthetic_movielens(0.01, seed=4)
+    shape = movielens_shape(0.01)
+    assert len(frame) == shape.n_ratings
+    assert frame["userId"].max() < shape.n_users and frame["movieId"].max() < shape.n_items
+    assert frame["timestamp"].is_monotonic_increasing
+    assert frame.equals(synthetic_movielens(0.01, seed=4))
+    activity = frame["userId"].value_counts()
+    assert activity.max() > 3 * activity.median()  # a few heavy users, as in MovieLens

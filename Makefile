@@ -46,9 +46,11 @@ run: $(STAMP)
 	$(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace \
 		--ExecutePreprocessor.timeout=600 --ExecutePreprocessor.record_timing=False $(NOTEBOOKS)
 
+# Scales 0.01, 0.1 and 1.0 of MovieLens-32M's shape: about 10-20 minutes on 2 cores; writes
+# benchmarks/RESULTS.md and benchmarks/time_vs_size.png. BENCH_ARGS=--quick for a 30-second smoke run.
+BENCH_ARGS ?=
 bench: $(STAMP)
-	$(PY) benchmarks/bench_interactions.py
-	$(PY) benchmarks/bench_recommend.py
+	$(PY) benchmarks/run_all.py $(BENCH_ARGS)
 
 clean-env:
 	rm -rf $(VENV)

@@ -448,3 +448,12 @@ def test_targeting_curve_rejects_bad_input(likes):
         targeting_curve(np.zeros((N_USERS, 1)), [0], likes, max_users=0)
     with pytest.raises(ValueError, match="items is empty"):
         targeting_curve(np.zeros((N_USERS, 0)), [], likes)
+
+
+def test_thread_count_does_not_change_the_lists(model, likes):
+    one = top_k_items(model, np.arange(N_USERS), k=4, exclude=likes, batch_size=2, num_threads=1)
+    three = top_k_items(model, np.arange(N_USERS), k=4, exclude=likes, batch_size=2, num_threads=3)
+    np.testing.assert_array_equal(one[0], three[0])
+    np.testing.assert_array_equal(one[1], three[1])
+    with pytest.raises(ValueError, match="num_threads=0"):
+        top_k_items(model, np.arange(N_USERS), k=4, num_threads=0)

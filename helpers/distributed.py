@@ -20,7 +20,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from helpers.data import IdMapping
-from helpers.recommend import _check_k, batch_size_for, block_top_k, item_side
+from helpers.recommend import _check_k, _check_users_and_exclude, batch_size_for, block_top_k, item_side
 
 __all__ = ["DistributedTopK", "score_all_users_dask", "score_partition", "user_partitions"]
 
@@ -231,15 +231,8 @@ def score_all_users_dask(
     items_side = item_side(model, item_features)
     n_users, n_items = len(user_bias), len(items_side)
     _check_k(k, n_items, "items in the catalog")
-    users = np.arange(n_users) if users is None else np.asarray(users, dtype=np.int64)
-    if users.ndim != 1:
-        raise ValueError(f"users has shape {users.shape}; expected a 1-d array of user indices")
-    if users.size and (users.min() < 0 or users.max() >= n_users):
-        raise IndexError(f"user indices must lie in 0..{n_users - 1}; got {users.min()}..{users.max()}")
-    if exclude is not None:
-        if exclude.shape != (n_users, n_items):
-            raise ValueError(f"exclude has shape {exclude.shape}; expected (users, items) = {(n_users, n_items)}")
-        exclude = sp.csr_matrix(exclude)
+    everyone = np.arange(n_users) if users is None else users
+    users, exclude = _check_users_and_exclude(everyone, exclude, n_users, n_items)
     batch_size = batch_size or batch_size_for(n_items)
     folder = None
     if output_dir is not None:

@@ -101,19 +101,12 @@ def iter_top_k(
     """
     if isinstance(num_threads, bool) or not isinstance(num_threads, (int, np.integer)) or num_threads < 1:
         raise ValueError(f"num_threads={num_threads!r}; expected a whole number ≥ 1")
-    users = np.asarray(users, dtype=np.int64)
     user_bias, user_repr = model.get_user_representations(user_features)
-    item_bias, item_repr = model.get_item_representations(item_features)
-    n_users, n_items = len(user_bias), len(item_bias)
-    _check_k(k, n_items, "items in the catalog")
-    if users.size and (users.min() < 0 or users.max() >= n_users):
-        raise IndexError(f"user indices must lie in 0..{n_users - 1}; got {users.min()}..{users.max()}")
-    if exclude is not None:
-        if exclude.shape != (n_users, n_items):
-            raise ValueError(f"exclude has shape {exclude.shape}; expected (users, items) = {(n_users, n_items)}")
-        exclude = sp.csr_matrix(exclude)
-    batch_size = batch_size or batch_size_for(n_items)
     side = item_side(model, item_features)
+    n_items = len(side)
+    _check_k(k, n_items, "items in the catalog")
+    users, exclude = _check_users_and_exclude(users, exclude, len(user_bias), n_items)
+    batch_size = batch_size or batch_size_for(n_items)
 
     def score(start: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         batch = users[start : start + batch_size]
@@ -135,6 +128,22 @@ def iter_top_k(
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
+
+
+def _check_users_and_exclude(
+    users: np.ndarray, exclude: sp.spmatrix | None, n_users: int, n_items: int
+) -> tuple[np.ndarray, sp.csr_matrix | None]:
+    """Users as a 1-d int64 array inside the model, and ``exclude`` as CSR of the model's shape."""
+    users = np.asarray(users, dtype=np.int64)
+    if users.ndim != 1:
+        raise ValueError(f"users has shape {users.shape}; expected a 1-d array of user indices")
+    if users.size and (users.min() < 0 or users.max() >= n_users):
+        raise IndexError(f"user indices must lie in 0..{n_users - 1}; got {users.min()}..{users.max()}")
+    if exclude is not None:
+        if exclude.shape != (n_users, n_items):
+            raise ValueError(f"exclude has shape {exclude.shape}; expected (users, items) = {(n_users, n_items)}")
+        exclude = sp.csr_matrix(exclude)
+    return users, exclude
 
 
 def item_side(model, item_features: sp.spmatrix | None = None) -> np.ndarray:

@@ -290,22 +290,30 @@ def child_ann(scale: float, cache: Path) -> dict:
     exact, _ = top_k_items(model, queries_idx, K)
     exact_s = time.perf_counter() - start
 
+    build_s, sweep = hnsw_sweep(item_side, queries, exact, exact_s)
+    return {"queries": len(queries_idx), "exact_seconds": exact_s, "build_seconds": build_s, "sweep": sweep,
+            "dim": int(item_side.shape[1]), "inputs_mb": inputs, "distinct": int(len(np.unique(exact)))}
+
+
+def hnsw_sweep(item_side: np.ndarray, queries: np.ndarray, exact: np.ndarray,
+               exact_s: float) -> tuple[float, list[dict]]:
+    """Build one HNSW inner-product index, then time the search and measure recall at each efSearch."""
+    import faiss
+    from helpers.ann import recall_at_k
     start = time.perf_counter()
     index = faiss.IndexHNSWFlat(item_side.shape[1], 32, faiss.METRIC_INNER_PRODUCT)
     index.hnsw.efConstruction = 200
     index.add(item_side)
     build_s = time.perf_counter() - start
-
     sweep = []
     for ef in EF_SEARCH:
         index.hnsw.efSearch = ef
         start = time.perf_counter()
         _, found = index.search(queries, K)
         search_s = time.perf_counter() - start
-        recall = float(np.mean([len(set(a) & set(b)) / K for a, b in zip(found, exact)]))
-        sweep.append({"ef": ef, "seconds": search_s, "recall": recall, "speedup": exact_s / search_s})
-    return {"queries": len(queries_idx), "exact_seconds": exact_s, "build_seconds": build_s, "sweep": sweep,
-            "dim": int(item_side.shape[1]), "inputs_mb": inputs, "distinct": int(len(np.unique(exact)))}
+        sweep.append({"ef": ef, "seconds": search_s, "recall": recall_at_k(found, exact),
+                      "speedup": exact_s / search_s})
+    return build_s, sweep
 
 
 def child_ann_random(scale: float, cache: Path) -> dict:
@@ -322,19 +330,7 @@ def child_ann_random(scale: float, cache: Path) -> dict:
     for lo in range(0, len(queries), 64):  # copy each block's top-k: a slice would keep the whole block alive
         exact[lo:lo + 64] = np.argpartition(-(queries[lo:lo + 64] @ item_side.T), K - 1, axis=1)[:, :K]
     exact_s = time.perf_counter() - start
-    start = time.perf_counter()
-    index = faiss.IndexHNSWFlat(item_side.shape[1], 32, faiss.METRIC_INNER_PRODUCT)
-    index.hnsw.efConstruction = 200
-    index.add(item_side)
-    build_s = time.perf_counter() - start
-    sweep = []
-    for ef in EF_SEARCH:
-        index.hnsw.efSearch = ef
-        start = time.perf_counter()
-        _, found = index.search(queries, K)
-        search_s = time.perf_counter() - start
-        recall = float(np.mean([len(set(a) & set(b)) / K for a, b in zip(found, exact)]))
-        sweep.append({"ef": ef, "seconds": search_s, "recall": recall, "speedup": exact_s / search_s})
+    build_s, sweep = hnsw_sweep(item_side, queries, exact, exact_s)
     return {"queries": len(queries), "exact_seconds": exact_s, "build_seconds": build_s, "sweep": sweep,
             "dim": int(item_side.shape[1]), "inputs_mb": inputs}
 

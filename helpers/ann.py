@@ -22,6 +22,8 @@ import faiss
 import numpy as np
 import scipy.sparse as sp
 
+from helpers.recommend import _check_k, _check_users_and_exclude, _unit_rows, item_side
+
 __all__ = ["ItemIndex", "ann_similar_items", "ann_top_k", "build_item_index", "recall_at_k"]
 
 _METRICS = ("inner_product", "cosine")
@@ -48,18 +50,6 @@ class ItemIndex:
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise ValueError(f"ef_search={value!r}; expected a whole number ≥ 1")
         self.index.hnsw.efSearch = int(value)
-
-
-def _unit_rows(vectors: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return vectors / np.where(norms > 0, norms, 1.0)
-
-
-def _check_k(k: int, n: int) -> None:
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"k={k!r}; expected a whole number ≥ 1")
-    if k > n:
-        raise ValueError(f"k={k} is larger than the {n:,} items the index can return")
 
 
 def build_item_index(
@@ -118,11 +108,10 @@ def build_item_index(
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise ValueError(f"{name}={value!r}; expected a whole number ≥ 1")
     faiss.omp_set_num_threads(int(num_threads))
-    item_bias, item_repr = model.get_item_representations(item_features)
     if metric == "inner_product":
-        vectors = np.hstack([item_repr, item_bias[:, None]])
+        vectors = item_side(model, item_features)
     else:
-        vectors = _unit_rows(item_repr)
+        vectors = _unit_rows(model.get_item_representations(item_features)[1])
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     dim = vectors.shape[1]
     if exact:
@@ -181,11 +170,9 @@ def ann_top_k(
     """
     if index.metric != "inner_product":
         raise ValueError(f"ann_top_k needs an 'inner_product' index; this one is {index.metric!r}")
-    _check_k(k, index.n_items)
+    _check_k(k, index.n_items, "items the index can return")
     user_bias, user_repr = model.get_user_representations(user_features)
-    users = np.asarray(users, dtype=np.int64)
-    if users.size and (users.min() < 0 or users.max() >= len(user_bias)):
-        raise IndexError(f"user indices must lie in 0..{len(user_bias) - 1}; got {users.min()}..{users.max()}")
+    users, _ = _check_users_and_exclude(users, None, len(user_bias), index.n_items)
     queries = np.hstack([user_repr[users], np.ones((len(users), 1), dtype=user_repr.dtype)])
     scores, items = index.index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
     return items.astype(np.int32), (scores + user_bias[users, None]).astype(np.float32)
@@ -230,7 +217,7 @@ def ann_similar_items(index: ItemIndex, model, items: np.ndarray | int, k: int =
     """
     if index.metric != "cosine":
         raise ValueError(f"ann_similar_items needs a 'cosine' index; this one is {index.metric!r}")
-    _check_k(k, index.n_items - 1)
+    _check_k(k, index.n_items - 1, "items the index can return")
     queries = np.atleast_1d(np.asarray(items, dtype=np.int64))
     if queries.size and (queries.min() < 0 or queries.max() >= index.n_items):
         raise IndexError(f"item indices must lie in 0..{index.n_items - 1}")

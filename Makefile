@@ -7,7 +7,10 @@
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed
+# The stamp is named after the content of what the install reads, not compared by date: a
+# `git pull` or checkout that leaves them unchanged never re-runs pip (so a built .venv works offline).
+INSTALL_INPUTS := requirements.txt pyproject.toml tools/install.sh
+STAMP  := $(VENV)/.installed-$(shell cat $(INSTALL_INPUTS) | cksum | cut -d" " -f1)
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 LAB_ARGS ?=
 PYTEST_ARGS ?=
@@ -16,19 +19,17 @@ PYTEST_ARGS ?=
 
 env: $(STAMP)
 
-# LightFM is built from source with LIGHTFM_NO_CFLAGS=1 (no -march=native -ffast-math) so stored
-# outputs reproduce on any CPU. --no-cache-dir stops pip reusing a wheel built without that flag.
-$(STAMP): requirements.txt pyproject.toml
-	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
-		echo "The course needs Python 3.11 or newer; '$(PYTHON)' is $$($(PYTHON) --version 2>&1)."; \
+# tools/install.sh is the one recipe every route uses (make, Binder, conda, Colab): the pins of
+# requirements.txt, LightFM built with LIGHTFM_NO_CFLAGS=1, the helpers editable.
+$(STAMP):
+	@$(PYTHON) -c 'import sys; sys.exit(not (3, 11) <= sys.version_info[:2] <= (3, 13))' 2>/dev/null || { \
+		echo "The course supports Python 3.11 to 3.13; '$(PYTHON)' is $$($(PYTHON) --version 2>&1)."; \
 		echo "Point make at another interpreter, e.g.: make test PYTHON=python3.11"; exit 1; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || { \
 		echo "Could not create $(VENV). On Debian/Ubuntu: sudo apt install python3-venv"; exit 1; }
 	$(PY) -m pip install --quiet --upgrade pip
-	LIGHTFM_NO_CFLAGS=1 $(PY) -m pip install --quiet --no-cache-dir \
-		$$(grep -E '^rectools-lightfm' requirements.txt)
-	$(PY) -m pip install --quiet -r requirements.txt
-	$(PY) -m pip install --quiet --no-deps -e .
+	sh tools/install.sh $(PY)
+	@rm -f $(VENV)/.installed*
 	@touch $(STAMP)
 
 # JupyterLab refuses to start as root unless told; containers and some workshop VMs run as root.

@@ -1,88 +1,138 @@
-"""The two environment files and the Makefile agree on what the course needs."""
+"""Every route into the course (make, Binder, conda, Colab) installs the same pins the same way."""
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-
-# The pip name differs from conda-forge's for one library; every other name must match.
-PIP_TO_CONDA = {"rectools-lightfm": "lightfm"}
-# Tools of the environment itself, not libraries the course uses.
-CONDA_ONLY_TOOLS = {"python", "pip"}
+ENVIRONMENT_FILES = [ROOT / "environment.yml", ROOT / ".binder" / "environment.yml"]
+# What a conda environment file may name besides requirements.txt's pins: the interpreter, its
+# installer and a compiler for LightFM. Every library comes from requirements.txt.
+CONDA_TOOLS = {"python", "pip", "c-compiler"}
+SUPPORTED = ("3.11", "3.12", "3.13")
 
 
 def _name(spec: str) -> str:
     return re.split(r"[<>=~!;\[ ]", spec.strip(), maxsplit=1)[0].lower().replace("_", "-")
 
 
-def pip_libraries() -> set[str]:
+def requirement_lines() -> list[str]:
     lines = (ROOT / "requirements.txt").read_text().splitlines()
-    specs = [line.split("#", 1)[0].strip() for line in lines]
-    return {PIP_TO_CONDA.get(_name(s), _name(s)) for s in specs if s and not s.startswith("-")}
+    return [s for s in (line.split("#", 1)[0].strip() for line in lines) if s]
 
 
-def conda_libraries() -> set[str]:
-    env = yaml.safe_load((ROOT / "environment.yml").read_text())
-    names = {_name(dep) for dep in env["dependencies"] if isinstance(dep, str)}
-    return names - CONDA_ONLY_TOOLS
+def pins() -> dict[str, str]:
+    return {_name(spec): spec.replace(" ", "") for spec in requirement_lines()}
 
 
-def test_requirements_and_environment_name_the_same_libraries():
-    pip_only = pip_libraries() - conda_libraries()
-    conda_only = conda_libraries() - pip_libraries()
-    assert not pip_only and not conda_only, (
-        f"requirements.txt only: {sorted(pip_only)}; environment.yml only: {sorted(conda_only)}"
-    )
+def conda_specs(path: Path) -> list[str]:
+    dependencies = yaml.safe_load(path.read_text())["dependencies"]
+    pip_sections = [d for d in dependencies if isinstance(d, dict)]
+    assert not pip_sections, (
+        f"{path.relative_to(ROOT)} has a pip section: it could not build LightFM with "
+        "LIGHTFM_NO_CFLAGS=1; tools/install.sh installs requirements.txt instead")
+    return dependencies
 
 
-def test_core_libraries_are_present():
-    assert {"lightfm", "pandas", "numpy", "scipy", "matplotlib", "seaborn", "jupyterlab", "nbval", "pytest"} <= pip_libraries()
+@pytest.mark.parametrize("path", ENVIRONMENT_FILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_environment_files_name_no_library_and_no_version_of_their_own(path):
+    for spec in conda_specs(path):
+        name = _name(spec)
+        if name in CONDA_TOOLS:
+            continue
+        assert name in pins(), f"{path.name} installs {spec!r}, which requirements.txt does not pin"
+        assert spec.replace(" ", "").replace("==", "~=") == pins()[name], (
+            f"{path.name} asks for {spec!r}; requirements.txt pins {pins()[name]!r}")
+
+
+@pytest.mark.parametrize("path", ENVIRONMENT_FILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_environment_files_use_conda_forge_and_a_supported_python(path):
+    env = yaml.safe_load(path.read_text())
+    assert env["channels"] == ["conda-forge"]
+    pythons = [d for d in env["dependencies"] if isinstance(d, str) and _name(d) == "python"]
+    assert len(pythons) == 1 and pythons[0].split("=", 1)[1] in SUPPORTED, pythons
+
+
+def test_core_libraries_are_pinned():
+    assert {"rectools-lightfm", "pandas", "numpy", "scipy", "matplotlib", "seaborn", "jupyterlab",
+            "nbval", "pytest"} <= set(pins())
 
 
 def test_every_requirement_is_compatible_release_pinned():
-    lines = [line.split("#", 1)[0].strip() for line in (ROOT / "requirements.txt").read_text().splitlines()]
-    loose = [line for line in lines if line and "~=" not in line]
+    loose = [spec for spec in requirement_lines() if "~=" not in spec]
     assert not loose, f"pin these with ~=: {loose}"
 
 
-def test_environment_uses_conda_forge_python_311_and_installs_helpers_editable():
-    env = yaml.safe_load((ROOT / "environment.yml").read_text())
-    assert env["channels"] == ["conda-forge"]
-    assert "python=3.11" in env["dependencies"]
-    assert any(d.startswith("lightfm=1.17") for d in env["dependencies"] if isinstance(d, str))
-    pip_steps = [d["pip"] for d in env["dependencies"] if isinstance(d, dict)]
-    assert pip_steps == [["-e ."]]
+def test_one_install_recipe_builds_lightfm_without_native_flags():
+    script = (ROOT / "tools" / "install.sh").read_text()
+    build = next(line for line in script.splitlines() if "LIGHTFM_NO_CFLAGS" in line and "pip install" in line)
+    assert build.startswith("LIGHTFM_NO_CFLAGS=1 ") and "--no-cache-dir" in build
+    assert '-r "$requirements"' in script and "--no-deps -e ." in script
 
 
-def test_makefile_builds_lightfm_without_native_flags():
-    makefile = (ROOT / "Makefile").read_text()
-    recipe = [line for line in makefile.splitlines() if line.startswith("\t")]
-    build_line = next(line for line in recipe if "LIGHTFM_NO_CFLAGS" in line)
-    assert "LIGHTFM_NO_CFLAGS=1" in build_line and "--no-cache-dir" in build_line
+@pytest.mark.parametrize("route, path", [
+    ("make", "Makefile"), ("Binder", ".binder/postBuild"), ("Colab", "tools/colab_setup.py"),
+    ("conda", "environment.yml"), ("README", "README.md"),
+])
+def test_every_route_installs_with_the_one_recipe(route, path):
+    assert "tools/install.sh" in (ROOT / path).read_text() or '"install.sh"' in (ROOT / path).read_text(), (
+        f"{route} ({path}) does not use tools/install.sh")
 
 
-def test_ci_runs_the_readme_test_command():
-    assert "make test" in (ROOT / ".ci" / "run").read_text()
-    assert "make test" in (ROOT / "README.md").read_text()
-    assert "make lab" in (ROOT / "README.md").read_text()
+def test_postbuild_is_executable():
+    assert (ROOT / ".binder" / "postBuild").stat().st_mode & 0o111, "repo2docker runs ./.binder/postBuild"
 
 
-def test_binder_environment_matches_root_without_the_editable_install():
-    root = yaml.safe_load((ROOT / "environment.yml").read_text())
-    binder = yaml.safe_load((ROOT / ".binder" / "environment.yml").read_text())
-    assert binder["channels"] == root["channels"]
-    assert binder["dependencies"] == [d for d in root["dependencies"] if isinstance(d, str)]
-    post_build = (ROOT / ".binder" / "postBuild").read_text()
-    assert "pip install --no-deps -e ." in post_build
-    assert (ROOT / ".binder" / "postBuild").stat().st_mode & 0o111, "postBuild must be executable"
+def test_colab_skips_only_the_tools_colab_has_its_own_of():
+    skipped = re.search(r'NOT_ON_COLAB = "([^"]+)"', (ROOT / "tools" / "colab_setup.py").read_text()).group(1)
+    assert set(skipped.split()) <= {"jupyterlab", "nbval", "pytest", "pyyaml", "playwright"}
+    assert "rectools-lightfm" not in skipped
 
 
-def test_python_requirement_agrees_everywhere():
+def test_ci_runs_the_readme_test_command_on_every_supported_python():
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "make test" in ci and "binder_replay.sh" in ci and "unshare -n" in ci
+    assert all(f"{v}" in ci for v in SUPPORTED[1:])
+    readme = (ROOT / "README.md").read_text()
+    assert "make test" in readme and "make lab" in readme
+
+
+def test_supported_python_range_agrees_everywhere():
     pyproject = (ROOT / "pyproject.toml").read_text()
-    assert 'requires-python = ">=3.11"' in pyproject
-    assert "sys.version_info < (3, 11)" in (ROOT / "Makefile").read_text()
-    assert "Python 3.11 or newer" in (ROOT / "README.md").read_text()
+    assert 'requires-python = ">=3.11,<3.14"' in pyproject
+    assert "(3, 11) <= sys.version_info[:2] <= (3, 13)" in (ROOT / "Makefile").read_text()
+    assert "Python 3.11, 3.12 or 3.13" in (ROOT / "README.md").read_text()
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_a_built_environment_is_not_reinstalled_when_files_are_only_touched(tmp_path):
+    """The stamp follows the content of what the install reads, so a checkout never re-runs pip."""
+    for name in ("Makefile", "requirements.txt", "pyproject.toml", "tools/install.sh"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        shutil.copy(ROOT / name, tmp_path / name)
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "python").symlink_to(sys.executable)
+
+    def planned() -> str:
+        return subprocess.run(["make", "-n", "env", f"VENV={venv}", f"PYTHON={sys.executable}"],
+                              cwd=tmp_path, capture_output=True, text=True, check=True).stdout
+
+    assert "install.sh" in planned()  # nothing installed yet: the recipe would run
+    stamp = next(line for line in planned().splitlines() if line.startswith("touch ")).split()[-1]
+    Path(stamp).touch()
+    later = os.stat(tmp_path / "requirements.txt").st_mtime + 3600
+    for name in ("requirements.txt", "pyproject.toml", "tools/install.sh"):
+        os.utime(tmp_path / name, (later, later))
+    assert "install.sh" not in planned()  # newer files, same content: nothing to do
+    with (tmp_path / "requirements.txt").open("a") as requirements:
+        requirements.write("# a changed pin list\n")
+    assert "install.sh" in planned()  # changed content: reinstall

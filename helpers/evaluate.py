@@ -67,6 +67,8 @@ def learning_curve(
     Train precision ranks every item; test precision ranks every item the user does *not* have in
     ``train`` (``lightfm.evaluation.precision_at_k(..., train_interactions=train)``), which is how
     a deployed recommender behaves: it never re-recommends what the user already has.
+    ``lightfm.evaluation`` counts ties against the item, unlike :func:`evaluate_ranking`'s tie
+    rule; the two agree whenever a user's scores have no ties (as with identity features only).
 
     Parameters
     ----------
@@ -386,10 +388,13 @@ Scorer = Callable[[np.ndarray], np.ndarray]
 
 
 def lightfm_scorer(model, *, user_features: sp.spmatrix | None = None, item_features: sp.spmatrix | None = None) -> Scorer:
-    """Scores of a fitted LightFM model, the same numbers ``model.predict`` returns, per user batch.
+    """Scores of a fitted LightFM model, per user batch: equal to ``model.predict`` up to float32
+    rounding.
 
     Representations (feature embeddings summed, biases included) are computed once; each batch is
-    one matrix product, so no ``users x items`` matrix is ever built whole.
+    one matrix product, so no ``users x items`` matrix is ever built whole. The product sums in a
+    different order than LightFM's own loop, so a score can differ from ``model.predict``'s by
+    float32 rounding (up to about 5e-6 on the course's MovieLens models).
 
     Examples
     --------
@@ -410,23 +415,29 @@ def lightfm_scorer(model, *, user_features: sp.spmatrix | None = None, item_feat
     return score
 
 
-def popularity_scorer(train: sp.spmatrix, *, seed: int = 0) -> Scorer:
+def popularity_scorer(train: sp.spmatrix, *, seed: int | None = None) -> Scorer:
     """Everyone gets the items with the most training interactions first.
 
-    Ties (many items share a count) are broken by a fixed random order, as a served list would be;
-    otherwise tied items would all share one rank.
+    The scores are the plain counts, so many items tie (every item liked twice scores 2);
+    :func:`evaluate_ranking` breaks ties by its one rule, the same as for any other scorer.
+
+    Parameters
+    ----------
+    train : sparse matrix
+        ``users x items`` training interactions.
+    seed : optional
+        Ignored; accepted so that calls written when this scorer broke its own ties (with random
+        jitter) still run. To change the tie order, pass ``tie_seed`` to :func:`evaluate_ranking`.
 
     Examples
     --------
-    >>> popularity_scorer(sp.csr_matrix([[1, 0, 1], [0, 0, 1]]))(np.array([0])).argmax()
-    np.int64(2)
+    >>> popularity_scorer(sp.csr_matrix([[1, 0, 1], [0, 0, 1]]))(np.array([0])).tolist()
+    [[1.0, 0.0, 2.0]]
     """
     counts = np.asarray(train.getnnz(axis=0), dtype=np.float64)
-    jitter = np.random.default_rng(seed).random(len(counts)) * 0.5
-    base = counts + jitter
 
     def score(users: np.ndarray) -> np.ndarray:
-        return np.broadcast_to(base, (len(users), len(base))).copy()
+        return np.broadcast_to(counts, (len(users), len(counts))).copy()
 
     return score
 
@@ -447,12 +458,16 @@ def random_scorer(n_items: int, *, seed: int = 0) -> Scorer:
     return score
 
 
-def genre_popularity_scorer(train: sp.spmatrix, item_genres: sp.spmatrix, *, seed: int = 0) -> Scorer:
-    """Popularity within genre, a baseline for cold items that have no interactions of their own.
+def genre_popularity_scorer(train: sp.spmatrix, item_genres: sp.spmatrix) -> Scorer:
+    """Popularity of an item's genres, a baseline for cold items that have no interactions of their own.
 
-    A genre's popularity is its share of the training interactions; an item scores the mean
-    popularity of its genres, weighted by how much the *user* likes each genre (their share of
-    training interactions in it, plus the global share so users with no history still rank).
+    For user ``u`` and genre ``g`` let ``global[g]`` be the genre's share of all training
+    interactions (interactions on items of genre ``g`` over the sum of that count across genres)
+    and ``own[u, g]`` the same share computed on the user's interactions only (0 for a user with
+    none). An item scores the mean of ``own[u, g] + global[g]`` over its genres (0 for an item with
+    no genre). Adding the global share lets a user with no history still get a ranking, and
+    breaks ties between genres the user never chose. Items with the same genres get the same
+    score: :func:`evaluate_ranking` breaks those ties by its one rule.
 
     Parameters
     ----------
@@ -460,15 +475,22 @@ def genre_popularity_scorer(train: sp.spmatrix, item_genres: sp.spmatrix, *, see
         ``users x items`` training interactions.
     item_genres : sparse matrix
         ``items x genres`` 0/1 matrix (e.g. ``item_features(..., identity=False)``).
-    seed : int, default 0
-        Breaks ties, as in :func:`popularity_scorer`.
+
+    Returns
+    -------
+    Scorer
+
+    Raises
+    ------
+    ValueError
+        If ``item_genres`` does not have one row per item of ``train``.
 
     Examples
     --------
     >>> train = sp.csr_matrix([[1, 0, 0], [1, 0, 0]])
     >>> genres = sp.csr_matrix([[1, 0], [1, 0], [0, 1]])
-    >>> genre_popularity_scorer(train, genres)(np.array([0]))[0, 1] > 0
-    np.True_
+    >>> genre_popularity_scorer(train, genres)(np.array([0])).tolist()  # genre 0: own 1 + global 1
+    [[2.0, 2.0, 0.0]]
     """
     if train.shape[1] != item_genres.shape[0]:
         raise ValueError(f"item_genres has {item_genres.shape[0]} rows but train has {train.shape[1]} items")
@@ -478,12 +500,11 @@ def genre_popularity_scorer(train: sp.spmatrix, item_genres: sp.spmatrix, *, see
     global_share = np.asarray(user_genre.sum(axis=0)).ravel()
     global_share = global_share / max(global_share.sum(), 1.0)
     n_genres = np.asarray(genres.sum(axis=1)).ravel()
-    jitter = np.random.default_rng(seed).random(train.shape[1]) * 1e-9
 
     def score(users: np.ndarray) -> np.ndarray:
         block = np.asarray(user_genre[users].todense())
         share = block / np.maximum(block.sum(axis=1, keepdims=True), 1.0) + global_share
-        return np.asarray(genres @ share.T).T / np.maximum(n_genres, 1) + jitter
+        return np.asarray(genres @ share.T).T / np.maximum(n_genres, 1)
 
     return score
 
@@ -503,7 +524,9 @@ class Evaluation:
         One row per evaluated user (index: internal user index), a column per metric, plus
         ``novelty`` and ``popularity`` of the user's top-k list.
     top_k : ndarray
-        ``n_evaluated_users x k`` internal item indices, best first.
+        ``n_evaluated_users x k`` internal item indices, best first, in the ranking every metric
+        uses (ties broken by the fixed tie order). A user with fewer than ``k`` candidates gets
+        excluded items (scored ``-inf``, in tie order) after them.
     n_items : int
         Catalog size, for coverage.
     """
@@ -533,17 +556,27 @@ def evaluate_ranking(
     k: int = 10,
     batch_size: int = 512,
     candidates: np.ndarray | None = None,
+    tie_seed: int = 0,
 ) -> Evaluation:
     """Rank the catalog for every user with test positives and score the ranking.
 
     Items in ``train`` are excluded from each user's ranking (pass ``train=None`` only to see how
-    much including them distorts the numbers). Ranks follow ``lightfm.evaluation``: an item's rank
-    counts the other candidates scoring at least as high, so ties count against it.
+    much including them distorts the numbers).
+
+    **Ties.** Every user's candidates are ranked by score, highest first; candidates with equal
+    scores are ordered by one fixed random order of the catalog (a permutation seeded by
+    ``tie_seed``), the same for every scorer and every user. So a coarse scorer (popularity
+    counts, a model whose items share feature rows) is graded as a product that shows tied items
+    in an arbitrary order would be: neither penalised nor rewarded for its ties. Every metric and
+    ``top_k`` use this one ranking. ``lightfm.evaluation`` instead counts ties against the item
+    (``prediction >= predictions[i]`` in ``predict_ranks``); the two agree whenever a user's
+    scores have no ties, as with a LightFM model scored on identity features.
 
     Metrics at ``k``: precision (hits / k), recall (hits / test items), NDCG (binary gains, ideal
     DCG over ``min(k, test items)``), MAP (average precision at the hits, over
-    ``min(k, test items)``); over the full ranking: AUC (as ``lightfm.evaluation.auc_score``) and
-    reciprocal rank of the first hit. ``novelty`` is the mean self-information
+    ``min(k, test items)``); over the full ranking: AUC (the share of (test item, other candidate)
+    pairs in which the test item ranks higher; ``lightfm.evaluation.auc_score`` when there are no
+    ties) and reciprocal rank of the first hit. ``novelty`` is the mean self-information
     ``-log2(share of users with the item in train)`` of the top-k; ``popularity`` their mean number
     of training interactions.
 
@@ -559,11 +592,15 @@ def evaluate_ranking(
         explicitly only to measure how much leaving training items in distorts the numbers.
     k : int, default 10
     batch_size : int, default 512
-        Users scored at once; memory is about ``batch_size x n_items x 8`` bytes.
+        Users scored at once; memory is about ``batch_size x n_items x 16`` bytes (a score copy
+        and a ranking key per item).
     candidates : array of int, optional
         Internal indices of the only items to rank (e.g. the new items of a cold-start split:
         "which new movie should this user see?"). Every test item must be a candidate. Default:
         the whole catalog.
+    tie_seed : int, default 0
+        Seeds the order that breaks ties (see above). Change it to see how much a coarse scorer's
+        numbers depend on the one arbitrary order; leave it to compare scorers.
 
     Returns
     -------
@@ -572,8 +609,8 @@ def evaluate_ranking(
     Raises
     ------
     ValueError
-        Shapes differ, train and test overlap, ``k`` or ``batch_size`` out of range, or no user
-        has a test positive.
+        Shapes differ, train and test overlap, ``k`` or ``batch_size`` out of range, no user has a
+        test positive, or the scorer returns a block of the wrong shape or with NaN.
 
     Examples
     --------
@@ -581,6 +618,12 @@ def evaluate_ranking(
     >>> test = sp.csr_matrix([[0, 1, 0, 0], [1, 0, 0, 0]])
     >>> evaluate_ranking(popularity_scorer(train), test, train, k=1).per_user["precision"].tolist()
     [1.0, 1.0]
+
+    Equal scores follow the fixed tie order, whatever the scorer:
+
+    >>> flat = evaluate_ranking(lambda users: np.zeros((len(users), 4)), test, None, k=4)
+    >>> flat.top_k.tolist()
+    [[2, 0, 1, 3], [2, 0, 1, 3]]
     """
     test = sp.csr_matrix(test)
     n_users, n_items = test.shape
@@ -618,17 +661,10 @@ def evaluate_ranking(
 
     columns = {name: [] for name in (*METRICS, "novelty", "popularity")}
     top_lists = []
+    tie_order, tie_rank = _tie_order(n_items, tie_seed)
     for start in range(0, len(users), batch_size):
         batch = users[start : start + batch_size]
-        raw = np.asarray(scorer(batch))
-        # A private copy (the scorer's array is never modified); float32 scores, as LightFM's, stay
-        # float32: every comparison gives the same answer as after a cast to float64, at half the memory.
-        scores = raw.astype(np.float32 if raw.dtype == np.float32 else np.float64, copy=True)
-        if scores.shape != (len(batch), n_items):
-            raise ValueError(
-                f"scorer returned shape {scores.shape}; expected {(len(batch), n_items)} (users x items of test). "
-                "For a LightFM model trained with features, pass the same user_features/item_features to lightfm_scorer"
-            )
+        scores = _score_block(scorer, batch, n_items)
         scores[:, outside] = -np.inf
         n_excluded = np.full(len(batch), outside.sum(), dtype=np.int64)
         if train is not None:
@@ -636,11 +672,10 @@ def evaluate_ranking(
             owners = np.repeat(np.arange(len(batch)), np.diff(block.indptr))
             scores[owners, block.indices] = -np.inf
             n_excluded += np.bincount(owners[~outside[block.indices]], minlength=len(batch))
-        ranks, owner = _test_ranks(scores, test[batch])
-        top = np.argpartition(scores, n_items - k, axis=1)[:, n_items - k :]  # the k best, unordered
-        order = np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1, kind="stable")
-        top = np.take_along_axis(top, order, axis=1)
-        top_lists.append(top)
+        keys = _ranking_keys(scores, tie_rank)
+        del scores
+        ranks, owner = _test_ranks(keys, test[batch])  # sorts keys: a row is the user's ranking
+        top_lists.append(tie_order[keys[:, :k] & 0xFFFFFFFF])
 
         n_test = np.diff(test[batch].indptr)
         hit = ranks < k
@@ -656,35 +691,120 @@ def evaluate_ranking(
         ap = np.bincount(owner[hit], weights=precision_at_hit[hit], minlength=len(batch))
         columns["map"].append(ap / np.minimum(n_test, k))
         negatives = n_items - n_test - n_excluded
-        wrong_order = np.maximum(ranks - position, 0) / negatives[owner]
+        wrong_order = (ranks - position) / negatives[owner]  # negatives ranked above the test item
         columns["auc"].append(np.where(negatives > 0, np.bincount(owner, weights=1 - wrong_order, minlength=len(batch)) / n_test, 0.5))
         first = np.full(len(batch), np.inf)
         np.minimum.at(first, owner, ranks)
         columns["reciprocal_rank"].append(1.0 / (first + 1))
-        columns["novelty"].append(self_information[top].mean(axis=1))
-        columns["popularity"].append(popularity[top].mean(axis=1))
+        columns["novelty"].append(self_information[top_lists[-1]].mean(axis=1))
+        columns["popularity"].append(popularity[top_lists[-1]].mean(axis=1))
 
     per_user = pd.DataFrame({name: np.concatenate(values) for name, values in columns.items()}, index=users)
     per_user.index.name = "user"
     return Evaluation(per_user=per_user, top_k=np.vstack(top_lists), n_items=n_items)
 
 
-def _test_ranks(scores: np.ndarray, test_block: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
-    """Rank of every test entry among its user's candidates, sorted within each user, and its owner row."""
-    n_rows, n_items = scores.shape
+def _tie_order(n_items: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The fixed random order that breaks ties: ``order[p]`` is the item at position ``p`` (``p = 0``
+    wins every tie) and ``rank[item]`` its position."""
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise ValueError(f"tie_seed={seed!r}; expected an integer")
+    order = np.random.default_rng(seed).permutation(n_items)
+    rank = np.empty(n_items, dtype=np.int64)
+    rank[order] = np.arange(n_items)
+    return order, rank
+
+
+def _score_block(scorer: Scorer, batch: np.ndarray, n_items: int) -> np.ndarray:
+    """The scorer's block for ``batch``, checked, as a private float32 or float64 copy."""
+    raw = np.asarray(scorer(batch))
+    # A private copy (the scorer's array is never modified); float32 scores, as LightFM's, stay
+    # float32: every comparison gives the same answer as after a cast to float64, at half the memory.
+    scores = raw.astype(np.float32 if raw.dtype == np.float32 else np.float64, copy=True)
+    if scores.shape != (len(batch), n_items):
+        raise ValueError(
+            f"scorer returned shape {scores.shape}; expected {(len(batch), n_items)} (users x items of test). "
+            "For a LightFM model trained with features, pass the same user_features/item_features to lightfm_scorer"
+        )
+    if np.isnan(scores).any():
+        raise ValueError("scorer returned NaN scores; expected numbers (-inf for an item never to show)")
+    return scores
+
+
+def _ranking_keys(scores: np.ndarray, tie_rank: np.ndarray) -> np.ndarray:
+    """One int64 per score, distinct within a row, in ranking order (smaller = shown first).
+
+    The high 32 bits order the scores, highest first, equal scores equal; the low 32 bits are the
+    item's place in the tie order. Exact: float32 scores (and float64 ones that float32 holds
+    exactly, such as counts) keep their own bits, mapped to an integer of the same order; other
+    float64 scores are replaced by their rank among the row's distinct values (a slower path).
+    ``scores`` must be NaN-free; a float32 block is overwritten.
+    """
+    if scores.dtype == np.float32:
+        narrow = scores
+    else:
+        narrow = scores.astype(np.float32)
+        if not np.array_equal(narrow, scores):
+            narrow = None
+    if narrow is not None:
+        narrow += np.float32(0.0)  # -0.0 becomes +0.0, so equal scores have equal bits
+        high = narrow.view(np.int32)
+        # IEEE-754 order as signed-integer order: flip the magnitude bits of negative numbers ...
+        flip = high >> 31
+        flip &= 0x7FFFFFFF
+        high ^= flip
+        np.invert(high, out=high)  # ... then reverse it: highest score first
+    else:
+        order = np.argsort(scores, axis=1)
+        ordered = np.take_along_axis(scores, order, axis=1)
+        distinct = np.zeros(ordered.shape, dtype=np.int32)
+        distinct[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
+        dense = np.cumsum(distinct, axis=1, dtype=np.int32)  # 0 for each row's lowest value
+        high = np.empty_like(dense)
+        np.put_along_axis(high, order, -dense, axis=1)  # highest score first
+    keys = high.astype(np.int64)
+    keys <<= 32
+    keys |= tie_rank
+    return keys
+
+
+def _test_ranks(keys: np.ndarray, test_block: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+    """Rank (the number of candidates shown before it) of every test entry, sorted within each
+    user, and its owner row; ``keys`` (each row's :func:`_ranking_keys`) is sorted in place."""
     indptr = test_block.indptr
-    owner = np.repeat(np.arange(n_rows), np.diff(indptr))
-    test_scores = scores[owner, test_block.indices]
-    # One sort per row, then a binary search per test entry: the entries at or above a score are
-    # everything from its left insertion point on (excluded items are -inf, so never above it).
-    ordered = np.sort(scores, axis=1)
-    at_least = np.empty(len(owner), dtype=np.int64)
+    owner = np.repeat(np.arange(keys.shape[0]), np.diff(indptr))
+    test_keys = keys[owner, test_block.indices]
+    keys.sort(axis=1)  # each row is now the user's ranking, best first
+    # Keys are distinct within a row and excluded items (-inf) sort last: a test item's rank is
+    # the number of keys below its own, one binary search per test entry.
+    ranks = np.empty(len(owner), dtype=np.int64)
     for row in np.flatnonzero(np.diff(indptr)):
         start, stop = indptr[row], indptr[row + 1]
-        at_least[start:stop] = n_items - np.searchsorted(ordered[row], test_scores[start:stop], side="left")
-    ranks = at_least - 1  # the item itself is not above itself
+        ranks[start:stop] = np.searchsorted(keys[row], test_keys[start:stop])
     order = np.lexsort((ranks, owner))
     return ranks[order], owner[order]
+
+
+def _top_k_cut(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Where each row's top k ends, ties going to the lower column: ``(kth, last)`` such that the
+    k best of row ``r`` are the columns ``c`` with ``scores[r, c] > kth[r]``, or equal to it and
+    ``c <= last[r]``. Pass the columns in tie order to apply :func:`evaluate_ranking`'s rule.
+
+    Everything above the k-th best score is in; of the items equal to it, the first columns fill
+    the remaining places (only rows where such ties straddle the cut need that step).
+    """
+    n_items = scores.shape[1]
+    kth = np.partition(scores, n_items - k, axis=1)[:, n_items - k]  # the k-th best score
+    places = k - (scores > kth[:, None]).sum(axis=1)
+    at_cut = scores == kth[:, None]
+    n_at_cut = at_cut.sum(axis=1)
+    last = np.full(len(scores), n_items - 1)
+    crowded = np.flatnonzero(n_at_cut > places)
+    if len(crowded):
+        _, columns = np.nonzero(at_cut[crowded])  # row by row, columns ascending
+        first = np.r_[0, np.cumsum(n_at_cut[crowded])[:-1]]
+        last[crowded] = columns[first + places[crowded] - 1]
+    return kth, last
 
 
 def bootstrap_ci(
@@ -784,8 +904,8 @@ def fit_with_early_stopping(
     score by more than ``min_delta``. Choose the epoch count (and any other setting) with this on
     a validation split carved from the training data, never on the test set you report.
 
-    Precision is computed by an exact top-k shortcut (same numbers as :func:`evaluate_ranking`,
-    ties counted against the item, several times faster); other metrics go through
+    Precision is computed by an exact top-k shortcut (the same numbers as :func:`evaluate_ranking`,
+    with its tie rule and ``tie_seed=0``, several times faster); other metrics go through
     :func:`evaluate_ranking`.
 
     Parameters
@@ -886,32 +1006,33 @@ def fit_with_early_stopping(
     return EarlyStoppingResult(best_model, history, best_epoch, float(best_score), stopped_early)
 
 
-def _precision_at_k(scorer: Scorer, test: sp.csr_matrix, train: sp.csr_matrix | None, k: int, batch_size: int = 1024) -> np.ndarray:
-    """Per-user precision@k of the users with test positives, as :func:`evaluate_ranking` computes it.
+def _precision_at_k(
+    scorer: Scorer, test: sp.csr_matrix, train: sp.csr_matrix | None, k: int, batch_size: int = 1024,
+    tie_seed: int = 0,
+) -> np.ndarray:
+    """Per-user precision@k of the users with test positives, as :func:`evaluate_ranking` computes it
+    (same ranking, same tie rule), without sorting whole rows.
 
-    Only the (k+1) best scores of each row are needed: a test item is in the top k when fewer than
-    k other candidates score at least as high, i.e. when it beats the k-th best score, or equals it
-    and the (k+1)-th best is lower.
+    One partition per row finds the k-th best score; the top k are the items above it and, of
+    those equal to it, the first in tie order (:func:`_top_k_cut` on the columns in tie order).
     """
     n_items = test.shape[1]
     users = np.flatnonzero(test.getnnz(axis=1) > 0)
+    tie_order, tie_rank = _tie_order(n_items, tie_seed)
     out = []
     for start in range(0, len(users), batch_size):
         batch = users[start : start + batch_size]
-        raw = np.asarray(scorer(batch))
-        # float32 scores (LightFM's) stay float32: comparisons are the same as after a cast to float64.
-        scores = raw.astype(np.float32 if raw.dtype == np.float32 else np.float64, copy=True)
+        scores = _score_block(scorer, batch, n_items)
         if train is not None:
             block = train[batch]
             scores[np.repeat(np.arange(len(batch)), np.diff(block.indptr)), block.indices] = -np.inf
-        if k < n_items:
-            best = np.partition(scores, n_items - k - 1, axis=1)[:, n_items - k - 1 :]
-            kth, next_best = best[:, 1:].min(axis=1), best[:, 0]
-        else:
-            kth, next_best = scores.min(axis=1), np.full(len(batch), -np.inf)
+        in_tie_order = np.take(scores, tie_order, axis=1)  # column p holds item tie_order[p]
+        del scores
         block = test[batch]
         owner = np.repeat(np.arange(len(batch)), np.diff(block.indptr))
-        item_scores = scores[owner, block.indices]
-        hit = (item_scores > kth[owner]) | ((item_scores == kth[owner]) & (next_best[owner] < kth[owner]))
+        kth, last = _top_k_cut(in_tie_order, k)
+        column = tie_rank[block.indices]
+        item_scores = in_tie_order[owner, column]
+        hit = (item_scores > kth[owner]) | ((item_scores == kth[owner]) & (column <= last[owner]))
         out.append(np.bincount(owner, weights=hit, minlength=len(batch)) / k)
     return np.concatenate(out)

@@ -233,24 +233,38 @@ def test_bad_test_fraction_is_named(fraction):
 # ---------------------------------------------------------------- ranking metrics
 
 
-def brute_force_metrics(scores: np.ndarray, test: sp.csr_matrix, train: sp.csr_matrix, k: int) -> pd.DataFrame:
-    """Every metric by its textbook definition, one user at a time, with Python loops."""
+def tie_rank_of(n_items: int, seed: int = 0) -> np.ndarray:
+    """Each item's place in the documented tie order: numpy.random.default_rng(seed).permutation."""
+    rank = np.empty(n_items, dtype=np.int64)
+    rank[np.random.default_rng(seed).permutation(n_items)] = np.arange(n_items)
+    return rank
+
+
+def brute_force_metrics(
+    scores: np.ndarray, test: sp.csr_matrix, train: sp.csr_matrix | None, k: int, tie_rank: np.ndarray | None = None
+) -> pd.DataFrame:
+    """Every metric by its textbook definition, one user at a time, with Python loops; candidates are
+    ranked by score, equal scores by ``tie_rank`` (default: the tie order of seed 0)."""
+    n_users, n_items = test.shape
+    tie_rank = tie_rank_of(n_items) if tie_rank is None else tie_rank
+    popularity = np.zeros(n_items) if train is None else np.asarray(train.getnnz(axis=0), dtype=float)
     rows = {}
-    for user in range(test.shape[0]):
+    for user in range(n_users):
         relevant = set(test[user].indices)
         if not relevant:
             continue
-        seen = set(train[user].indices)
-        candidates = [i for i in range(test.shape[1]) if i not in seen]
-        ranking = sorted(candidates, key=lambda i: -scores[user, i])
-        top = ranking[:k]
+        seen = set() if train is None else set(train[user].indices)
+        candidates = [i for i in range(n_items) if i not in seen]
+        ranking = sorted(candidates, key=lambda i: (-scores[user, i], tie_rank[i]))
+        # A user with fewer than k candidates is shown excluded items (score -inf) after them.
+        top = (ranking + sorted(seen, key=lambda i: tie_rank[i]))[:k]
         hits = [i in relevant for i in top]
         dcg = sum(1 / np.log2(pos + 2) for pos, hit in enumerate(hits) if hit)
         ideal = sum(1 / np.log2(pos + 2) for pos in range(min(k, len(relevant))))
         precisions = [sum(hits[: pos + 1]) / (pos + 1) for pos, hit in enumerate(hits) if hit]
         negatives = [i for i in candidates if i not in relevant]
         pairs = [(p, n) for p in relevant for n in negatives]
-        auc = np.mean([scores[user, p] > scores[user, n] for p, n in pairs]) if negatives else 0.5
+        auc = np.mean([ranking.index(p) < ranking.index(n) for p, n in pairs]) if negatives else 0.5
         first = min(ranking.index(i) for i in relevant)
         rows[user] = {
             "precision": sum(hits) / k,
@@ -259,6 +273,9 @@ def brute_force_metrics(scores: np.ndarray, test: sp.csr_matrix, train: sp.csr_m
             "map": sum(precisions) / min(k, len(relevant)),
             "auc": auc,
             "reciprocal_rank": 1 / (first + 1),
+            "novelty": np.mean(-np.log2(np.maximum(popularity[top], 1) / n_users)),
+            "popularity": np.mean(popularity[top]),
+            "top_k": top,
         }
     return pd.DataFrame.from_dict(rows, orient="index")
 
@@ -271,18 +288,94 @@ def random_case(seed: int, n_users: int = 12, n_items: int = 30):
     return rng.normal(size=(n_users, n_items)), train.tocsr(), test.tocsr()
 
 
+def assert_matches_reference(evaluation, reference: pd.DataFrame) -> None:
+    metrics = reference.columns.drop("top_k")
+    pd.testing.assert_frame_equal(
+        evaluation.per_user[metrics], reference[metrics].astype(float), check_names=False, check_index_type=False
+    )
+    np.testing.assert_array_equal(evaluation.top_k, np.vstack(reference["top_k"].to_numpy()))
+
+
 @pytest.mark.parametrize("seed", range(8))
 @pytest.mark.parametrize("k", [1, 3, 10])
 def test_metrics_match_brute_force_on_random_cases(seed, k):
     scores, train, test = random_case(seed)
-    ours = evaluate_ranking(lambda users: scores[users], test, train, k=k, batch_size=5).per_user
-    reference = brute_force_metrics(scores, test, train, k)
-    pd.testing.assert_frame_equal(ours[reference.columns], reference, check_names=False, check_index_type=False)
+    ours = evaluate_ranking(lambda users: scores[users], test, train, k=k, batch_size=5)
+    assert_matches_reference(ours, brute_force_metrics(scores, test, train, k))
+
+
+def tied_blocks(seed: int, n_users: int, n_items: int) -> dict[str, np.ndarray]:
+    """Score blocks with many ties, one per code path: small integers (float64 that float32 holds
+    exactly), the same as float32 with negative zeros, and thirds (float64 that float32 cannot hold)."""
+    integers = np.random.default_rng(seed).integers(-2, 3, size=(n_users, n_items)).astype(np.float64)
+    with_negative_zeros = np.where(integers == 0, -0.0, integers).astype(np.float32)
+    with_negative_zeros[::2] = np.abs(with_negative_zeros[::2])  # +0.0 in half the rows
+    return {"integers": integers, "float32": with_negative_zeros, "thirds": integers / 3}
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("k", [1, 3, 10, 20])
+@pytest.mark.parametrize("kind", ["integers", "float32", "thirds"])
+def test_metrics_match_brute_force_with_many_ties(seed, k, kind):
+    _, train, test = random_case(seed)
+    scores = tied_blocks(seed, *test.shape)[kind]
+    assert len(np.unique(scores)) <= 5  # most candidates share their score with others
+    ours = evaluate_ranking(lambda users: scores[users], test, train, k=k, batch_size=5)
+    assert_matches_reference(ours, brute_force_metrics(scores, test, train, k))
+
+
+def test_tie_rule_is_the_same_whatever_the_score_scale_or_dtype():
+    _, train, test = random_case(3, n_users=20, n_items=40)
+    integers = tied_blocks(3, 20, 40)["integers"]
+    runs = [evaluate_ranking(lambda u, b=block: b[u], test, train, k=5)
+            for block in (integers, integers.astype(np.float32), integers / 3, 10 * integers + 7)]
+    for other in runs[1:]:
+        pd.testing.assert_frame_equal(runs[0].per_user, other.per_user)
+        np.testing.assert_array_equal(runs[0].top_k, other.top_k)
+
+
+def test_equal_scores_follow_the_seeded_tie_order():
+    _, train, test = random_case(2)
+    flat = evaluate_ranking(lambda u: np.zeros((len(u), 30)), test, None, k=30, tie_seed=5)
+    expected = np.random.default_rng(5).permutation(30)
+    assert (flat.top_k == expected).all()
+    other = evaluate_ranking(lambda u: np.zeros((len(u), 30)), test, None, k=30, tie_seed=6)
+    assert not np.array_equal(other.top_k[0], expected)
+
+
+def test_ties_are_neither_penalised_nor_rewarded_on_average():
+    # A scorer that ties everything is, averaged over tie orders, a random ranking: AUC 1/2 and
+    # precision@k the share of test items among the candidates.
+    _, train, test = random_case(4, n_users=30, n_items=50)
+    runs = [evaluate_ranking(lambda u: np.ones((len(u), 50)), test, train, k=5, tie_seed=s).per_user
+            for s in range(300)]
+    auc = np.mean([run["auc"].mean() for run in runs])
+    precision = np.mean([run["precision"].to_numpy() for run in runs], axis=0)
+    n_candidates = 50 - train[runs[0].index].getnnz(axis=1)
+    expected = test[runs[0].index].getnnz(axis=1) / n_candidates
+    assert auc == pytest.approx(0.5, abs=0.01)
+    np.testing.assert_allclose(precision, expected, atol=0.06)
+
+
+def test_nan_scores_raise():
+    _, train, test = random_case(1)
+    with pytest.raises(ValueError, match="NaN"):
+        evaluate_ranking(lambda u: np.full((len(u), 30), np.nan), test, train)
+
+
+@pytest.mark.parametrize("tie_seed", [1.5, "0", True])
+def test_tie_seed_must_be_an_integer(tie_seed):
+    _, train, test = random_case(1)
+    with pytest.raises(ValueError, match="tie_seed="):
+        evaluate_ranking(lambda u: np.zeros((len(u), 30)), test, train, tie_seed=tie_seed)
 
 
 def test_metrics_match_lightfm_evaluation():
+    # lightfm.evaluation counts ties against the item; the comparison holds on tie-free scores.
     scores, train, test = random_case(11, n_users=40, n_items=60)
     model = LightFM(no_components=4, random_state=0).fit(train, epochs=3, num_threads=1)
+    block = lightfm_scorer(model)(np.arange(40))
+    assert all(len(np.unique(row)) == len(row) for row in block)  # no ties
     ours = evaluate_ranking(lightfm_scorer(model), test, train, k=5).per_user
     kwargs = {"train_interactions": train, "num_threads": 1}
     np.testing.assert_allclose(ours["precision"], precision_at_k(model, test, k=5, **kwargs), rtol=1e-6)
@@ -335,13 +428,19 @@ def test_excluding_training_items_matters():
     assert naive < honest
 
 
-def test_candidates_restrict_the_ranking_like_removing_the_other_items():
+@pytest.mark.parametrize("tied", [False, True])
+def test_candidates_restrict_the_ranking_like_removing_the_other_items(tied):
     scores, train, test = random_case(9)
+    scores = np.round(scores) if tied else scores
     keep = np.unique(np.r_[test.indices, np.arange(0, 30, 3)])
-    restricted = evaluate_ranking(lambda u: scores[u], test, train, k=3, candidates=keep).per_user
+    restricted = evaluate_ranking(lambda u: scores[u], test, train, k=3, candidates=keep)
     sub = np.ix_(np.arange(scores.shape[0]), keep)
-    reference = brute_force_metrics(scores[sub], test[:, keep], train[:, keep], 3)
-    pd.testing.assert_frame_equal(restricted[reference.columns], reference, check_names=False, check_index_type=False)
+    # The candidates keep their places in the catalog's tie order.
+    reference = brute_force_metrics(scores[sub], test[:, keep], train[:, keep], 3, tie_rank=tie_rank_of(30)[keep])
+    metrics = ["precision", "recall", "ndcg", "map", "auc", "reciprocal_rank"]
+    pd.testing.assert_frame_equal(restricted.per_user[metrics], reference[metrics].astype(float),
+                                  check_names=False, check_index_type=False)
+    np.testing.assert_array_equal(restricted.top_k, keep[np.vstack(reference["top_k"].to_numpy())])
 
 
 def test_test_item_outside_candidates_raises():
@@ -371,9 +470,18 @@ def test_scorer_with_wrong_shape_raises():
 # ---------------------------------------------------------------- baselines
 
 
-def test_popularity_ranks_by_training_count():
+def test_popularity_scores_are_the_plain_training_counts():
     train = sp.csr_matrix(np.array([[1, 1, 0, 1], [0, 1, 0, 1], [0, 1, 0, 0]]))
-    assert list(np.argsort(-popularity_scorer(train)(np.array([0]))[0])[:3]) == [1, 3, 0]
+    np.testing.assert_array_equal(popularity_scorer(train)(np.array([0, 2])), [[1, 3, 0, 2]] * 2)
+
+
+def test_popularity_ties_are_broken_by_the_evaluators_rule():
+    # Items 1-3 all have one like; the served order among them is the tie order.
+    train = sp.csr_matrix(np.array([[1, 1, 0, 0, 0], [1, 0, 1, 0, 0], [1, 0, 0, 1, 0]]))
+    test = sp.csr_matrix(np.array([[0, 0, 0, 0, 1], [0, 0, 0, 0, 1], [0, 0, 0, 0, 1]]))
+    top = evaluate_ranking(popularity_scorer(train), test, None, k=4, tie_seed=3).top_k[0]
+    tie_rank = tie_rank_of(5, seed=3)
+    assert top[0] == 0 and list(top[1:]) == sorted([1, 2, 3], key=lambda i: tie_rank[i])
 
 
 def test_random_scorer_repeats_with_its_seed():
@@ -386,6 +494,17 @@ def test_genre_popularity_prefers_the_users_genres_for_cold_items():
     genres = sp.csr_matrix(np.array([[1, 0], [1, 0], [0, 1], [0, 1]]))
     scores = genre_popularity_scorer(train, genres)(np.array([0, 1]))
     assert scores[0, 1] > scores[0, 3] and scores[1, 3] > scores[1, 1]
+
+
+def test_genre_popularity_is_the_mean_of_own_plus_global_genre_share():
+    # Genres: item 0 comedy, item 1 horror, item 2 comedy + horror, item 3 none.
+    train = sp.csr_matrix(np.array([[1, 0, 0, 0], [1, 1, 0, 0], [0, 0, 0, 0]]))
+    genres = sp.csr_matrix(np.array([[1, 0], [0, 1], [1, 1], [0, 0]]))
+    global_share = np.array([2, 1]) / 3  # comedy has 2 of the 3 (interaction, genre) pairs
+    own = np.array([[1, 0], [1 / 2, 1 / 2], [0, 0]])  # user 2 has no history
+    share = own + global_share
+    expected = np.column_stack([share[:, 0], share[:, 1], share.mean(axis=1), np.zeros(3)])
+    np.testing.assert_allclose(genre_popularity_scorer(train, genres)(np.arange(3)), expected)
 
 
 def test_genre_popularity_shape_mismatch_raises():
@@ -430,9 +549,12 @@ def test_bootstrap_rejects_bad_values(values, message):
 def test_precision_shortcut_matches_evaluate_ranking_even_with_ties(seed, k):
     scores, train, test = random_case(seed)
     tied = np.round(scores)  # few distinct values: many ties at the k-th place
-    for block in (scores, tied, tied.astype(np.float32)):
-        reference = evaluate_ranking(lambda u: block[u], test, train, k=k).per_user["precision"].to_numpy()
-        np.testing.assert_array_equal(_precision_at_k(lambda u: block[u], test, train, k, batch_size=5), reference)
+    blocks = [scores, tied, tied.astype(np.float32), *tied_blocks(seed, *scores.shape).values()]
+    for block in blocks:
+        for tie_seed in (0, 1):
+            reference = evaluate_ranking(lambda u: block[u], test, train, k=k, tie_seed=tie_seed).per_user
+            shortcut = _precision_at_k(lambda u: block[u], test, train, k, batch_size=5, tie_seed=tie_seed)
+            np.testing.assert_array_equal(shortcut, reference["precision"].to_numpy())
 
 
 def test_precision_shortcut_without_train_ranks_every_item():

@@ -7,7 +7,9 @@ worker a partition of users; each partition is ranked with the exact block compu
 :func:`helpers.recommend.iter_top_k` and, optionally, written to its own file.
 
 The client can be a :class:`distributed.LocalCluster` on one machine or a real cluster
-(``Client("tcp://scheduler:8786")``): the code is the same.
+(``Client("tcp://scheduler:8786")``): the code is the same. On one machine, start the cluster with
+``host="127.0.0.1"`` (and ``protocol="tcp://"`` for thread workers, ``processes=False``) so that it
+listens on loopback only and never probes an outside address to choose its own.
 """
 
 from __future__ import annotations
@@ -36,7 +38,8 @@ class DistributedTopK:
     items : ndarray of int32, shape (n, k)
         Internal item indices, best first.
     scores : ndarray of float32, shape (n, k)
-        Equal to ``model.predict`` for those pairs; ``-inf`` marks a slot the user cannot fill.
+        ``model.predict`` for those pairs up to float32 rounding (the sums run in another order, so
+        they differ by a few units of 1e-6); ``-inf`` marks a slot the user cannot fill.
     paths : list of Path
         The partition files written, in partition order (empty without ``output_dir``).
     """
@@ -220,8 +223,9 @@ def score_all_users_dask(
     >>> from lightfm import LightFM
     >>> from helpers.recommend import top_k_items
     >>> model = LightFM(no_components=3, random_state=0).fit(sp.identity(8, format="coo"), epochs=1)
-    >>> with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None,
-    ...                   silence_logs=50) as cluster, Client(cluster) as client:
+    >>> with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, protocol="tcp://",
+    ...                   host="127.0.0.1", dashboard_address=None, silence_logs=50) as cluster, \\
+    ...         Client(cluster) as client:
     ...     result = score_all_users_dask(client, model, k=3, partition_size=3, batch_size=3)
     >>> items, scores = top_k_items(model, np.arange(8), k=3, batch_size=3)
     >>> bool((result.items == items).all()), bool(np.array_equal(result.scores, scores))

@@ -32,7 +32,7 @@ def test_hnsw_with_exhaustive_search_has_recall_one(model):
     assert recall_at_k(approx, exact) == 1.0
 
 
-def test_scores_include_user_bias_and_equal_predict(model):
+def test_scores_include_user_bias_and_match_predict(model):
     biased = LightFM(no_components=8, random_state=0).fit(sp.random(60, 120, density=0.1, format="coo", random_state=2), epochs=1)
     biased.user_biases[:] = np.linspace(-3, 3, 60).astype(np.float32)  # LightFM keeps user biases at 0 without features
     items, scores = ann_top_k(build_item_index(biased, exact=True), biased, np.array([0, 59]), k=4)

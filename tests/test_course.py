@@ -86,3 +86,62 @@ def test_readme_maps_every_notebook_and_binder_opens_the_index():
     binder = re.search(r"https://mybinder\.org/v2/gh/[^)\s]+", readme)
     assert binder, "README has no Binder badge"
     assert "urlpath=lab/tree/notebooks/00_start_here.ipynb" in unquote(binder.group())
+
+
+# --- pointers, run times, launch cells ---------------------------------------------------------
+
+NOTEBOOK_BY_NUMBER = {p.name[:2]: p for p in NOTEBOOKS}
+SECTION_REF = re.compile(
+    r"(?:\b(?P<owner>\d\d)(?:'s)?\s+)?\b(?:[Ss]ections?|§)\s*(?P<numbers>\d+(?:\s*(?:,|and|or|to|–|-)\s*\d+)*)"
+    r"(?:\s+(?:of|in)\s+(?:notebook\s+)?(?P<after>\d\d)\b)?"
+)
+NOTEBOOK_REF = re.compile(r"\b[Nn]otebooks?\s+(\d\d)\b")
+RUN_TIME = re.compile(r"\*\*Run time\*\*\s+about (\d+) s")
+
+
+def _markdown(path: Path) -> list[str]:
+    return [_text(c) for c in _load(path)["cells"] if c["cell_type"] == "markdown"]
+
+
+def _section_numbers(path: Path) -> set[int]:
+    numbers = set()
+    for text in _markdown(path):
+        numbers |= {int(n) for n in re.findall(r"^##\s+(\d+)\s*[.·]", text, re.M)}
+    return numbers
+
+
+def _prose(text: str) -> str:
+    """Markdown without code, where numbers are not pointers."""
+    return re.sub(r"```.*?```|`[^`]*`", " ", text, flags=re.S)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_section_and_notebook_pointer_names_a_heading_that_exists(path):
+    wrong = []
+    for text in map(_prose, _markdown(path)):
+        for number in NOTEBOOK_REF.findall(text):
+            if number not in NOTEBOOK_BY_NUMBER:
+                wrong.append(f"notebook {number} does not exist")
+        for match in SECTION_REF.finditer(text):
+            # "notebook 04's section 5", "(03, section 7)", "04 §5", "section 5 of notebook 04",
+            # else this notebook's own.
+            before = text[max(0, match.start() - 14) : match.start()]
+            owner = match.group("after") or match.group("owner") or (
+                re.search(r"(?:[Nn]otebook\s+|\()(\d\d)(?:'s|,)?\s*$", before) or [None, None])[1]
+            target = NOTEBOOK_BY_NUMBER.get(owner, path) if owner else path
+            for number in map(int, re.findall(r"\d+", match.group("numbers"))):
+                if number not in _section_numbers(target):
+                    wrong.append(f"{match.group(0)!r} -> no section {number} in {target.name}")
+    assert not wrong, f"{path.name}: " + "; ".join(wrong)
+
+
+def test_header_run_time_and_readme_table_are_the_same_measurement():
+    readme = (ROOT / "README.md").read_text()
+    for path in NOTEBOOKS:
+        header = RUN_TIME.search(_text(_load(path)["cells"][0]))
+        assert header, f"{path.name}: the title cell states no '**Run time** about N s'"
+        row = re.search(rf"^\| {path.name[:2]} \|.*\| about (\d+) s \|$", readme, re.M)
+        assert row, f"README's notebook table has no run time for {path.name}"
+        assert row.group(1) == header.group(1), (
+            f"{path.name}: header says about {header.group(1)} s, README about {row.group(1)} s "
+            "(tools/run_times.py measures both)")

@@ -243,7 +243,8 @@ def test_recent_window_folds_in_only_the_recent_likes(model, history, catalog):
     mapping, movies = catalog
     out = recommend_from_recent(model, history, 103, mapping, movies, k=4, window=pd.Timedelta(days=7))
     assert out.recent["movieId"].tolist() == [5, 4]  # newest first; the low rating is not a like
-    scores = score_user_vector(model, fold_in_user(model, np.array([3, 4])))  # items 4, 5 -> indices 3, 4
+    l2 = recommend_from_recent.__kwdefaults__["l2"]  # its own default, which need not be fold_in_user's
+    scores = score_user_vector(model, fold_in_user(model, np.array([3, 4]), l2=l2))  # items 4, 5 -> indices 3, 4
     scores[[0, 1, 2, 3, 4]] = -np.inf  # everything the user rated is excluded, liked or not
     expected = np.argsort(-scores, kind="stable")[:4] + 1
     assert out.picks["movieId"].tolist() == expected.tolist()

@@ -28,7 +28,7 @@ from helpers.data import (
     find_movies,
     lookup_movies,
 )
-from helpers.evaluate import bootstrap_ci, popularity_scorer
+from helpers.evaluate import _tie_order, bootstrap_ci, popularity_scorer
 from helpers.recommend import explain, fold_in_user, naive_average_user, score_user_vector
 
 __all__ = [
@@ -43,6 +43,7 @@ __all__ = [
     "popularity_method",
     "recommend_for_new_user",
     "resolve_titles",
+    "split_users",
 ]
 
 
@@ -76,10 +77,17 @@ NewUserMethod = Callable[[NewUserContext, np.ndarray], np.ndarray]
 """``method(context, revealed) -> scores``: ``revealed`` is ``users x n`` item indices, scores ``users x items``."""
 
 
-def popularity_method(seed: int = 0) -> NewUserMethod:
+def popularity_method(seed: int | None = None) -> NewUserMethod:
     """Everyone gets the most-liked training items; the revealed likes are ignored.
 
-    Ties are broken by a fixed random order, as :func:`helpers.evaluate.popularity_scorer` does.
+    The scores are the plain counts of :func:`helpers.evaluate.popularity_scorer`, so many items
+    tie; :func:`new_user_curve` breaks ties by the course's one rule (a fixed random order of the
+    items, ``tie_seed``), as :func:`helpers.evaluate.evaluate_ranking` does for every scorer.
+
+    Parameters
+    ----------
+    seed : optional
+        Ignored; accepted so that calls written when popularity broke its own ties still run.
 
     Examples
     --------
@@ -89,7 +97,7 @@ def popularity_method(seed: int = 0) -> NewUserMethod:
     """
 
     def score(context: NewUserContext, revealed: np.ndarray) -> np.ndarray:
-        return popularity_scorer(context.train, seed=seed)(np.arange(len(revealed)))
+        return popularity_scorer(context.train)(np.arange(len(revealed)))
 
     return score
 
@@ -119,7 +127,7 @@ def naive_average_method(use_item_bias: bool = False) -> NewUserMethod:
     return score
 
 
-def fold_in_method(l2: float = 0.1, max_iter: int = 200) -> NewUserMethod:
+def fold_in_method(l2: float = 0.3, max_iter: int = 200) -> NewUserMethod:
     """The user vector is fitted to the revealed likes with items frozen (:func:`helpers.recommend.fold_in_user`).
 
     One small L-BFGS solve per user (the slow method: budget about 20–80 ms per user on
@@ -127,8 +135,9 @@ def fold_in_method(l2: float = 0.1, max_iter: int = 200) -> NewUserMethod:
 
     Parameters
     ----------
-    l2 : float, default 0.1
-        Penalty on the user vector's squared length.
+    l2 : float, default 0.3
+        Penalty on the user vector's squared length; the default is :func:`fold_in_user`'s, chosen
+        on validation users in notebook 06.
     max_iter : int, default 200
 
     Examples
@@ -218,6 +227,50 @@ def hold_out_users(
         raise ValueError(f"{len(candidates)} user(s) have a like (rating >= {threshold}); need at least 2")
     n_held = min(max(1, int(round(fraction * len(candidates)))), len(candidates) - 1)
     return np.sort(np.random.default_rng(seed).choice(candidates, size=n_held, replace=False))
+
+
+def split_users(
+    ratings: pd.DataFrame,
+    fraction: float = 0.5,
+    *,
+    seed: int = 0,
+    threshold: float = 4.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Split the users who have a like into two disjoint groups, such as validation and test users.
+
+    Choose settings with :func:`new_user_curve` on the first group (``users=first``) and report on
+    the second (``users=second``): the users you report never informed a choice. The split is made
+    once, not per seed, so a user is in the same group whichever seed holds them out.
+
+    Parameters
+    ----------
+    ratings : DataFrame
+        ``userId`` and ``rating``.
+    fraction : float, default 0.5
+        Share of the users with a like in the first group, strictly between 0 and 1.
+    seed : int, default 0
+    threshold : float, default 4.0
+        A rating ≥ threshold is a like.
+
+    Returns
+    -------
+    tuple of two ndarrays
+        Sorted ``userId`` values of the first and of the second group.
+
+    Raises
+    ------
+    ValueError
+        As :func:`hold_out_users`.
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"userId": [1, 2, 3, 4, 5], "rating": [5.0, 4.0, 4.5, 2.0, 4.0]})
+    >>> [group.tolist() for group in split_users(frame, 0.5, seed=0)]
+    [[3, 5], [1, 2]]
+    """
+    first = hold_out_users(ratings, fraction, seed=seed, threshold=threshold)
+    candidates = np.unique(ratings.loc[ratings["rating"].to_numpy() >= threshold, "userId"])
+    return first, np.setdiff1d(candidates, first)
 
 
 @dataclass(frozen=True)
@@ -312,7 +365,9 @@ def new_user_curve(
     threshold: float = 4.0,
     k: int = 10,
     max_users: int | None = None,
+    users: Sequence | np.ndarray | None = None,
     item_features: sp.spmatrix | None = None,
+    tie_seed: int = 0,
 ) -> NewUserCurve:
     """Measure new-user cold start on held-out users, as a curve over the number of revealed likes.
 
@@ -337,7 +392,7 @@ def new_user_curve(
     methods : mapping of str to method, optional
         Name → ``method(context, revealed) -> scores`` (see :class:`NewUserContext`). By default
         the four of :data:`NEW_USER_METHODS`: popularity, naive average (no bias), naive average +
-        item bias and fold-in (``l2=0.1``).
+        item bias and fold-in (``l2=0.3``, :func:`helpers.recommend.fold_in_user`'s default).
     reveal : sequence of int, default (1, 3, 5, 10)
         Numbers of likes to reveal, each ≥ 1.
     seeds : sequence of int, default (0, 1, 2)
@@ -353,8 +408,15 @@ def new_user_curve(
     max_users : int, optional
         Evaluate at most this many of each seed's held-out users (a random subset; all of them
         are still left out of training). Fold-in is the slow method: use this to bound run time.
+    users : sequence of userId, optional
+        Evaluate only the held-out users among these (e.g. the validation or the test group of
+        :func:`split_users`); every held-out user is still left out of training. All held-out
+        users by default.
     item_features : sparse matrix, optional
         Passed to the model's representations (hybrid models).
+    tie_seed : int, default 0
+        Equal scores are ranked by one fixed random order of the items seeded by this, the same
+        for every method and user (the rule of :func:`helpers.evaluate.evaluate_ranking`).
 
     Returns
     -------
@@ -401,8 +463,9 @@ def new_user_curve(
     for seed in seeds:
         held = hold_out_users(ratings, holdout_fraction, seed=seed, threshold=threshold)
         rng = np.random.default_rng((seed, 1))  # shuffles, independent of the held-out draw
-        evaluated = held if max_users is None or max_users >= len(held) else np.sort(
-            rng.choice(held, size=max_users, replace=False))
+        pool = held if users is None else held[np.isin(held, users)]
+        evaluated = pool if max_users is None or max_users >= len(pool) else np.sort(
+            rng.choice(pool, size=max_users, replace=False))
         train = build_interactions(ratings[~ratings["userId"].isin(held)], mapping, threshold=threshold)
         model = train_model(train.matrix, seed)
         item_bias, item_repr = model.get_item_representations(item_features)
@@ -414,17 +477,17 @@ def new_user_curve(
                            "skipped": int((~keep).sum())})
             if not keep.any():
                 continue
-            users = evaluated[keep]
+            kept = evaluated[keep]
             revealed = np.vstack([items[:n] for items, ok in zip(shuffled, keep) if ok]).astype(np.int64)
             hidden = _rows_matrix([items[n:] for items, ok in zip(shuffled, keep) if ok], mapping.shape[1])
             for name, method in methods.items():
                 scores = np.array(method(context, revealed), dtype=np.float64)
-                if scores.shape != (len(users), mapping.shape[1]):
+                if scores.shape != (len(kept), mapping.shape[1]):
                     raise ValueError(f"method {name!r} returned scores of shape {scores.shape}; "
-                                     f"expected {(len(users), mapping.shape[1])}")
-                hits = _hits_at_k(scores, revealed, hidden, k)
+                                     f"expected {(len(kept), mapping.shape[1])}")
+                hits = _hits_at_k(scores, revealed, hidden, k, tie_seed)
                 n_hidden = np.diff(hidden.indptr)
-                rows.append(pd.DataFrame({"seed": seed, "reveal": n, "method": name, "userId": users,
+                rows.append(pd.DataFrame({"seed": seed, "reveal": n, "method": name, "userId": kept,
                                           "precision": hits / k, "recall": hits / n_hidden, "hidden": n_hidden}))
     if not rows:
         raise ValueError(f"no held-out user has more than {min(reveal)} likes; nothing to evaluate")
@@ -444,11 +507,17 @@ def _rows_matrix(rows: list[np.ndarray], n_columns: int) -> sp.csr_matrix:
     return sp.csr_matrix((np.ones(len(indices)), indices, indptr), shape=(len(rows), n_columns))
 
 
-def _hits_at_k(scores: np.ndarray, revealed: np.ndarray, hidden: sp.csr_matrix, k: int) -> np.ndarray:
-    """Hidden items among each row's top ``k``, with the revealed items excluded."""
+def _hits_at_k(scores: np.ndarray, revealed: np.ndarray, hidden: sp.csr_matrix, k: int,
+               tie_seed: int = 0) -> np.ndarray:
+    """Hidden items among each row's top ``k``, with the revealed items excluded.
+
+    Equal scores are ordered by the fixed random order of :func:`helpers.evaluate.evaluate_ranking`
+    (``tie_seed``): a stable sort of the columns taken in that order.
+    """
     scores[np.arange(len(scores))[:, None], revealed] = -np.inf
     k = min(k, scores.shape[1])
-    top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    tie_order, _ = _tie_order(scores.shape[1], tie_seed)
+    top = tie_order[np.argsort(-scores[:, tie_order], axis=1, kind="stable")[:, :k]]
     hidden_dense = hidden.toarray().astype(bool)
     return np.take_along_axis(hidden_dense, top, axis=1).sum(axis=1)
 
@@ -528,7 +597,7 @@ def recommend_for_new_user(
     *,
     seen: Sequence[int] | np.ndarray = (),
     k: int = 10,
-    l2: float = 0.1,
+    l2: float = 0.3,
     reasons: int = 2,
     item_features: sp.spmatrix | None = None,
 ) -> pd.DataFrame:
@@ -550,8 +619,8 @@ def recommend_for_new_user(
     seen : sequence of int, optional
         Other ``movieId`` values the user has seen (e.g. rated low): never recommended.
     k : int, default 10
-    l2 : float, default 0.1
-        Fold-in penalty.
+    l2 : float, default 0.3
+        Fold-in penalty (:func:`~helpers.recommend.fold_in_user`'s default).
     reasons : int, default 2
         Liked titles named per recommendation.
     item_features : sparse matrix, optional

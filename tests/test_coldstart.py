@@ -19,8 +19,10 @@ from helpers.coldstart import (
     popularity_method,
     recommend_for_new_user,
     resolve_titles,
+    split_users,
 )
 from helpers.data import IdMapping, UnknownIdError, UnknownTitleError, build_interactions
+from helpers.evaluate import evaluate_ranking
 from helpers.recommend import fold_in_user, naive_average_user, score_user_vector, targeting_curve, targeting_scores
 
 # ---------------------------------------------------------------- small data made here
@@ -98,6 +100,15 @@ def test_hold_out_users_is_deterministic_per_seed(planted):
 def test_hold_out_fraction_outside_open_interval_raises(planted, fraction):
     with pytest.raises(ValueError, match="strictly between 0 and 1"):
         hold_out_users(planted, fraction)
+
+
+def test_split_users_gives_two_disjoint_groups_of_every_user_with_a_like(planted):
+    first, second = split_users(planted, 0.3, seed=5)
+    with_a_like = np.unique(planted.loc[planted["rating"] >= 4, "userId"])
+    assert np.intersect1d(first, second).size == 0
+    assert np.union1d(first, second).tolist() == with_a_like.tolist()
+    assert len(first) == round(0.3 * len(with_a_like))
+    assert [g.tolist() for g in split_users(planted, 0.3, seed=5)] == [first.tolist(), second.tolist()]
 
 
 # ---------------------------------------------------------------- new_user_curve: protocol
@@ -200,6 +211,55 @@ def test_max_users_limits_evaluation_not_the_holdout(planted):
     curve = new_user_curve(planted, train_small, reveal=(2,), seeds=(0,), max_users=4)
     assert curve.per_user.groupby("method")["userId"].nunique().eq(4).all()
     assert curve.users["held_out"].iloc[0] == len(hold_out_users(planted, 0.2, seed=0))
+
+
+def test_users_restricts_evaluation_to_the_group_but_not_the_holdout(planted):
+    seen = {}
+
+    def spy(matrix, seed):
+        seen[seed] = matrix.tocsr()
+        return train_small(matrix, seed)
+
+    mapping = IdMapping.from_frame(planted)
+    first, second = split_users(planted, 0.5, seed=1)
+    curves = [new_user_curve(planted, spy, methods={"rec": recording([])}, reveal=(2,), seeds=(0, 3),
+                             mapping=mapping, users=group, holdout_fraction=0.4) for group in (first, second)]
+    for seed in (0, 3):
+        held = hold_out_users(planted, 0.4, seed=seed)
+        assert seen[seed][mapping.user_index(held)].nnz == 0  # every held-out user is out of training
+        evaluated = [set(c.per_user.loc[c.per_user["seed"] == seed, "userId"]) for c in curves]
+        assert evaluated[0] == set(held) & set(first) and evaluated[1] == set(held) & set(second)
+
+
+def test_ties_follow_the_tie_order_of_evaluate_ranking(planted):
+    """Equal scores rank in the one fixed random order that evaluate_ranking uses for every scorer."""
+    mapping = IdMapping.from_frame(planted)
+    flat = {"flat": lambda context, revealed: np.zeros((len(revealed), context.item_repr.shape[0]))}
+    curve = new_user_curve(planted, train_small, methods=flat, reveal=(1,), seeds=(0,), mapping=mapping, k=5)
+    held = hold_out_users(planted, 0.2, seed=0)
+    rng = np.random.default_rng((0, 1))  # the curve's shuffles, as new_user_curve draws them
+    likes = planted[planted["rating"] >= 4]
+    for user in held:
+        liked = mapping.item_index(likes.loc[likes["userId"] == user, "movieId"].to_numpy())
+        shuffled = rng.permutation(np.unique(liked))
+        revealed, hidden = shuffled[:1], shuffled[1:]
+        test = sp.csr_matrix((np.ones(len(hidden)), (np.zeros(len(hidden), int), hidden)), shape=(1, mapping.shape[1]))
+        train = sp.csr_matrix((np.ones(1), (np.zeros(1, int), revealed)), shape=(1, mapping.shape[1]))
+        expected = evaluate_ranking(lambda users: np.zeros((len(users), mapping.shape[1])), test, train, k=5)
+        got = curve.per_user.loc[curve.per_user["userId"] == user, "precision"].item()
+        assert got == pytest.approx(expected.per_user["precision"].item())
+
+
+def test_fold_in_defaults_are_fold_in_users(small_model):
+    """Every helper that folds in a user uses fold_in_user's penalty unless told otherwise."""
+    import inspect
+
+    default = inspect.signature(fold_in_user).parameters["l2"].default
+    assert inspect.signature(fold_in_method).parameters["l2"].default == default
+    assert inspect.signature(recommend_for_new_user).parameters["l2"].default == default
+    model, built = small_model
+    context, revealed = context_of(model, built), np.array([[0, 1, 2]])
+    np.testing.assert_array_equal(fold_in_method()(context, revealed), fold_in_method(l2=default)(context, revealed))
 
 
 def test_method_returning_wrong_shape_raises(planted):

@@ -459,14 +459,15 @@ def random_scorer(n_items: int, *, seed: int = 0) -> Scorer:
 
 
 def genre_popularity_scorer(train: sp.spmatrix, item_genres: sp.spmatrix) -> Scorer:
-    """Popularity of an item's genres, a baseline for cold items that have no interactions of their own.
+    """Popularity of an item's genres: a baseline for cold items, which have no interactions.
 
     For user ``u`` and genre ``g`` let ``global[g]`` be the genre's share of all training
-    interactions (interactions on items of genre ``g`` over the sum of that count across genres)
-    and ``own[u, g]`` the same share computed on the user's interactions only (0 for a user with
-    none). An item scores the mean of ``own[u, g] + global[g]`` over its genres (0 for an item with
-    no genre). Adding the global share lets a user with no history still get a ranking, and
-    breaks ties between genres the user never chose. Items with the same genres get the same
+    interactions (interactions on items of genre ``g``, divided by the sum of these counts over
+    all genres, so an item with several genres counts once in each) and ``own[u, g]`` the same
+    share computed on the user's interactions only (0 for a user with none). An item scores the
+    mean of ``own[u, g] + global[g]`` over its genres (0 for an item with no genre). Adding the
+    global share lets a user with no history still get a ranking, and orders the genres a user
+    never chose by their global popularity. Items with the same genres get the same
     score: :func:`evaluate_ranking` breaks those ties by its one rule.
 
     Parameters
@@ -570,13 +571,13 @@ def evaluate_ranking(
     in an arbitrary order would be: neither penalised nor rewarded for its ties. Every metric and
     ``top_k`` use this one ranking. ``lightfm.evaluation`` instead counts ties against the item
     (``prediction >= predictions[i]`` in ``predict_ranks``); the two agree whenever a user's
-    scores have no ties, as with a LightFM model scored on identity features.
+    scores have no ties (usually the case for a LightFM model on identity features only).
 
     Metrics at ``k``: precision (hits / k), recall (hits / test items), NDCG (binary gains, ideal
     DCG over ``min(k, test items)``), MAP (average precision at the hits, over
-    ``min(k, test items)``); over the full ranking: AUC (the share of (test item, other candidate)
-    pairs in which the test item ranks higher; ``lightfm.evaluation.auc_score`` when there are no
-    ties) and reciprocal rank of the first hit. ``novelty`` is the mean self-information
+    ``min(k, test items)``); over the full ranking: AUC (the share of (test item, candidate that is
+    not a test item) pairs in which the test item ranks higher; ``lightfm.evaluation.auc_score``
+    when there are no ties) and reciprocal rank of the first hit. ``novelty`` is the mean self-information
     ``-log2(share of users with the item in train)`` of the top-k; ``popularity`` their mean number
     of training interactions.
 

@@ -4,7 +4,7 @@ Batch scoring is embarrassingly parallel once the model is trained: every user's
 user's vector and *all* item vectors, and nothing else. So the driver computes the representations
 once, ships the item side to every worker (``client.scatter(..., broadcast=True)``), and sends each
 worker a partition of users; each partition is ranked with the exact block computation of
-:func:`helpers.recommend.iter_top_k` and, optionally, written to its own file.
+:func:`helpers.recommend.iter_top_k`, on one BLAS thread, and, optionally, written to its own file.
 
 The client can be a :class:`distributed.LocalCluster` on one machine or a real cluster
 (``Client("tcp://scheduler:8786")``): the code is the same. On one machine, start the cluster with
@@ -20,11 +20,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from threadpoolctl import threadpool_limits
 
 from helpers.data import IdMapping
 from helpers.recommend import _check_k, _check_users_and_exclude, batch_size_for, block_top_k, item_side
 
 __all__ = ["DistributedTopK", "score_all_users_dask", "score_partition", "user_partitions"]
+
 
 
 @dataclass
@@ -61,9 +63,11 @@ def score_partition(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Top-k of one partition of users, from arrays only (what a worker runs; no model needed).
 
-    The same blocks as :func:`helpers.recommend.iter_top_k`: with the same ``batch_size`` and
-    partitions that start at multiples of it, the result is bit-identical to
-    :func:`helpers.recommend.top_k_items`.
+    The same blocks as :func:`helpers.recommend.iter_top_k`, and the same BLAS thread count: BLAS is
+    held to one thread while the blocks are scored, as ``top_k_items`` does with its default two
+    threads (the same product run on two BLAS threads can differ in its last bit). So with the
+    same ``batch_size`` and partitions that start at multiples of it, the result is bit-identical to
+    :func:`helpers.recommend.top_k_items` (``num_threads`` ≥ 2, or BLAS already at one thread).
 
     Parameters
     ----------
@@ -114,10 +118,11 @@ def score_partition(
     batch_size = batch_size or batch_size_for(n_items)
     items = np.empty((len(user_repr), k), dtype=np.int32)
     scores = np.empty((len(user_repr), k), dtype=np.float32)
-    for start in range(0, len(user_repr), batch_size):
-        rows = slice(start, start + batch_size)
-        seen = exclude[rows] if exclude is not None else None
-        items[rows], scores[rows] = block_top_k(user_repr[rows], user_bias[rows], items_side, k, exclude=seen)
+    with threadpool_limits(limits=1, user_api="blas"):
+        for start in range(0, len(user_repr), batch_size):
+            rows = slice(start, start + batch_size)
+            seen = exclude[rows] if exclude is not None else None
+            items[rows], scores[rows] = block_top_k(user_repr[rows], user_bias[rows], items_side, k, exclude=seen)
     return items, scores
 
 
@@ -253,16 +258,21 @@ def score_all_users_dask(
     # being released cannot take this call's data with it.
     shared = client.scatter(items_side, broadcast=True, hash=False)
     futures, paths = [], []
-    for number, positions in enumerate(user_partitions(len(users), partition_size, batch_size)):
-        part = users[positions]
-        path = None if folder is None else folder / f"part-{number:05d}.csv"
-        futures.append(client.submit(
-            _score_and_write, user_repr[part], user_bias[part], shared, k,
-            None if exclude is None else exclude[part], batch_size, part, path,
-            None if mapping is None else np.asarray(mapping.users)[part], item_ids, float_format, pure=False,
-        ))
-        paths.append(path)
-    parts = client.gather(futures)
+    # Thread workers (processes=False) share this process's BLAS, whose thread count is one setting
+    # for the whole process, and threadpoolctl lets one thread at a time change it: the driver holds
+    # it at one while the tasks run, so no task's product runs on more BLAS threads than another's.
+    # Worker processes start with OPENBLAS_NUM_THREADS=1 (Dask's default) and have score_partition's.
+    with threadpool_limits(limits=1, user_api="blas"):
+        for number, positions in enumerate(user_partitions(len(users), partition_size, batch_size)):
+            part = users[positions]
+            path = None if folder is None else folder / f"part-{number:05d}.csv"
+            futures.append(client.submit(
+                _score_and_write, user_repr[part], user_bias[part], shared, k,
+                None if exclude is None else exclude[part], batch_size, part, path,
+                None if mapping is None else np.asarray(mapping.users)[part], item_ids, float_format, pure=False,
+            ))
+            paths.append(path)
+        parts = client.gather(futures)
     client.cancel([shared, *futures])  # free the workers' memory now, not at garbage collection
     if not parts:
         return DistributedTopK(users, np.empty((0, k), np.int32), np.empty((0, k), np.float32), [])

@@ -6,6 +6,7 @@ import pytest
 import scipy.sparse as sp
 from distributed import Client, LocalCluster
 from lightfm import LightFM
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from helpers.data import IdMapping
 from helpers.distributed import item_side, score_all_users_dask, score_partition, user_partitions
@@ -118,3 +119,36 @@ def test_user_partitions_cover_every_user_once():
     assert all(len(p) % 4 == 0 for p in parts[:-1])
     with pytest.raises(ValueError):
         user_partitions(5, partition_size=0, batch_size=1)
+
+
+def _blas_threads():
+    return {info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"}
+
+
+def test_score_partition_bit_identical_when_blas_has_two_threads():
+    # 200 x 2,000 x 17 is above OpenBLAS's size threshold for threading, and on two BLAS threads its
+    # last bits differ from one thread's; top_k_items (2 threads) holds BLAS to one thread itself.
+    rng = np.random.default_rng(1)
+    interactions = sp.coo_matrix((rng.random((200, 2_000)) < 0.02).astype(np.float32))
+    model = LightFM(no_components=16, random_state=0).fit(interactions, epochs=1, num_threads=1)
+    bias, repr_ = model.get_user_representations()
+    with threadpool_limits(limits=2, user_api="blas"):
+        assert _blas_threads() == {2}
+        _, scores = score_partition(repr_, bias, item_side(model), k=5, batch_size=200)
+        _, reference = top_k_items(model, np.arange(200), k=5, batch_size=200)
+        assert _blas_threads() == {2}  # both gave the limit back
+    assert np.array_equal(scores, reference)
+
+
+
+def test_thread_workers_bit_identical_when_blas_has_two_threads(client):
+    # Thread workers share the driver's BLAS; threadpoolctl ignores a limit set by a worker thread
+    # while another thread holds one, so the driver itself holds BLAS at one thread during the tasks.
+    rng = np.random.default_rng(2)
+    interactions = sp.coo_matrix((rng.random((400, 2_000)) < 0.02).astype(np.float32))
+    model = LightFM(no_components=16, random_state=0).fit(interactions, epochs=1, num_threads=1)
+    with threadpool_limits(limits=2, user_api="blas"):
+        result = score_all_users_dask(client, model, k=5, partition_size=200, batch_size=200)
+        _, reference = top_k_items(model, np.arange(400), k=5, batch_size=200)
+        assert _blas_threads() == {2}
+    assert np.array_equal(result.scores, reference)

@@ -28,7 +28,6 @@ from helpers.recommend import _check_k, _check_users_and_exclude, batch_size_for
 __all__ = ["DistributedTopK", "score_all_users_dask", "score_partition", "user_partitions"]
 
 
-
 @dataclass
 class DistributedTopK:
     """What :func:`score_all_users_dask` returns: the lists of all users, in the order asked for.
@@ -261,7 +260,8 @@ def score_all_users_dask(
     # Thread workers (processes=False) share this process's BLAS, whose thread count is one setting
     # for the whole process, and threadpoolctl lets one thread at a time change it: the driver holds
     # it at one while the tasks run, so no task's product runs on more BLAS threads than another's.
-    # Worker processes start with OPENBLAS_NUM_THREADS=1 (Dask's default) and have score_partition's.
+    # Worker processes start with OPENBLAS_NUM_THREADS=1 (Dask's default), and score_partition holds
+    # BLAS at one thread itself too.
     with threadpool_limits(limits=1, user_api="blas"):
         for number, positions in enumerate(user_partitions(len(users), partition_size, batch_size)):
             part = users[positions]

@@ -52,9 +52,11 @@ _NO_HISTORY_POLICIES = ("popular", "model", "raise")
 def batch_size_for(n_items: int, memory_mb: float = 8.0) -> int:
     """Users per batch so one float32 score block stays within ``memory_mb``.
 
-    The default is small on purpose: blocks of a few MB stay in cache and below the allocator's
-    mmap threshold, so each batch reuses memory instead of page-faulting fresh gigabytes; on a
-    100k x 20k model, 8 MB blocks scored all users about 2.5x faster than 256 MB blocks.
+    The default is a memory budget, not a tuned optimum: the work is the same whatever the block
+    size, memory stays at a few MB whatever the number of users, and each batch can reuse the
+    memory the previous one freed (glibc's malloc keeps freed blocks below its dynamic mmap
+    threshold, at most 32 MiB on 64-bit Linux), where blocks of hundreds of MB are mapped and
+    page-faulted afresh.
 
     Examples
     --------

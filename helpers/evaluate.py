@@ -415,7 +415,7 @@ def lightfm_scorer(model, *, user_features: sp.spmatrix | None = None, item_feat
     return score
 
 
-def popularity_scorer(train: sp.spmatrix, *, seed: int | None = None) -> Scorer:
+def popularity_scorer(train: sp.spmatrix) -> Scorer:
     """Everyone gets the items with the most training interactions first.
 
     The scores are the plain counts, so many items tie (every item liked twice scores 2);
@@ -425,9 +425,10 @@ def popularity_scorer(train: sp.spmatrix, *, seed: int | None = None) -> Scorer:
     ----------
     train : sparse matrix
         ``users x items`` training interactions.
-    seed : optional
-        Ignored; accepted so that calls written when this scorer broke its own ties (with random
-        jitter) still run. To change the tie order, pass ``tie_seed`` to :func:`evaluate_ranking`.
+
+    Returns
+    -------
+    Scorer
 
     Examples
     --------

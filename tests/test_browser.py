@@ -18,16 +18,11 @@ kernel's ``language_info.version`` into every notebook it opens. About 45 s.
 from __future__ import annotations
 
 import json
-import os
 import platform
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -35,7 +30,6 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-TOKEN = "course-browser-test-token"
 AUTOSAVE_SECONDS = 5
 NOTEBOOKS = sorted(path.name for path in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 PROBE = "autosave_probe.ipynb"  # in the copy's root, outside notebooks/
@@ -52,6 +46,7 @@ if platform.python_version() not in STORED_VERSIONS:
                 f"JupyterLab would write this kernel's {platform.python_version()} into them",
                 allow_module_level=True)
 
+from lab_server import TOKEN, get_json, make_lab  # noqa: E402
 from playwright.sync_api import expect, sync_playwright  # noqa: E402
 
 expect.set_options(timeout=60_000)
@@ -101,18 +96,6 @@ def _settings_dir(tmp_path: Path) -> Path:
     return settings
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _get_json(url: str) -> list | dict:
-    request = urllib.request.Request(url, headers={"Authorization": f"token {TOKEN}"})
-    with urllib.request.urlopen(request, timeout=5) as response:
-        return json.load(response)
-
-
 @pytest.fixture
 def lab(tmp_path):
     """`make lab` in the course copy, on this test's venv; yields (base URL, copy)."""
@@ -122,50 +105,20 @@ def lab(tmp_path):
     venv = f"VENV={sys.prefix}"
     if subprocess.run(["make", "-q", "env", venv], cwd=copy, capture_output=True).returncode:
         pytest.fail(f"make finds {sys.prefix} out of date; run `make env` in {ROOT} first")
-    port = _free_port()
-    args = (f"--no-browser --ip=127.0.0.1 --port={port} --IdentityProvider.token={TOKEN} "
-            "--ServerApp.port_retries=0")
     env = {
-        **os.environ,
-        "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
         "JUPYTER_DATA_DIR": str(tmp_path / "data"),  # the notebook-trust database of saves
         "JUPYTERLAB_SETTINGS_DIR": str(_settings_dir(tmp_path)),
         "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces"),  # restores no one else's tabs
     }
-    log_path = tmp_path / "lab.log"
-    log = log_path.open("w")
-    process = subprocess.Popen(
-        ["make", "--no-print-directory", "lab", venv, f"LAB_ARGS={args}"],
-        cwd=copy, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                _get_json(f"{base}/api/status")
-                break
-            except (urllib.error.URLError, ConnectionError):
-                if process.poll() is not None or time.monotonic() > deadline:
-                    log.flush()
-                    pytest.fail(f"make lab did not serve JupyterLab:\n{log_path.read_text()}")
-                time.sleep(0.5)
+    with make_lab(copy, tmp_path, env) as base:
         yield base, copy
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-        log.close()
 
 
 def _wait_for_idle_kernels(base: str, paths: list[str], timeout: float = 60) -> None:
     """The server has a session with an idle kernel for every path."""
     deadline = time.monotonic() + timeout
     while True:
-        sessions = _get_json(f"{base}/api/sessions")
+        sessions = get_json(f"{base}/api/sessions")
         states = {s["path"]: s["kernel"]["execution_state"] for s in sessions if s.get("kernel")}
         if all(states.get(path) == "idle" for path in paths):
             return

@@ -5,7 +5,8 @@ grows with users x items. An HNSW graph index (Malkov & Yashunin, 2018) computes
 at the price of sometimes missing one of the true top k; :func:`recall_at_k` measures how often.
 The part is not small on a short catalog and shrinks slowly as the catalog grows: with ``m=32`` and
 efSearch 64, faiss counted (``faiss.cvar.hnsw_stats.ndis``) about 500 inner products per query on
-notebook 07's 844 items, 1,400 on 8,440 and 2,200 on 84,432 (59 %, 16 % and 2.6 % of the catalog).
+notebook 07's 844 items, 1,400 on 8,440 and 2,100 on 84,432 (59 %, 16 % and 2.5 % of the catalog;
+the last in its exercise 5).
 
 Two indexes:
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -145,3 +146,20 @@ def test_header_run_time_and_readme_table_are_the_same_measurement():
         assert row.group(1) == header.group(1), (
             f"{path.name}: header says about {header.group(1)} s, README about {row.group(1)} s "
             "(tools/run_times.py measures both)")
+
+
+def test_colab_cells_badges_and_kernelspecs_follow_the_course_address():
+    """Every notebook has the Colab badge and first cell for the one address in tools/, and the
+    kernelspec exactly as JupyterLab writes it; `python tools/course_address.py` fixes drift."""
+    sys.path.insert(0, str(ROOT / "tools"))
+    try:
+        import course_address
+    finally:
+        sys.path.remove(str(ROOT / "tools"))
+    assert course_address.stale_files() == [], "run: python tools/course_address.py"
+    for path in NOTEBOOKS:
+        notebook = _load(path)
+        first_code = next(c for c in notebook["cells"] if c["cell_type"] == "code")
+        assert _text(first_code) == course_address.colab_cell(), f"{path.name}: first code cell"
+        assert first_code["outputs"] == [], f"{path.name}: the Colab cell printed something here"
+        assert notebook["metadata"]["kernelspec"]["display_name"] == "Python 3 (ipykernel)"

@@ -1,5 +1,6 @@
-"""Measure every notebook's run time once and write it where readers see it: the notebook's header
-("**Run time** about N s") and the README's notebook table. tests/test_course.py checks they agree.
+"""Restart-and-run-all notebooks in place (as `make run` does), timing each, and write the time
+where readers see it: the notebook's header ("**Run time** about N s") and the README's notebook
+table. tests/test_course.py checks the two agree.
 
     .venv/bin/python tools/run_times.py            # every notebook
     .venv/bin/python tools/run_times.py 03 04      # some
@@ -14,7 +15,6 @@ import json
 import re
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -22,13 +22,14 @@ ROOT = Path(__file__).resolve().parents[1]
 RUN_TIME = re.compile(r"(\*\*Run time\*\*\s+about )(\d+)( s)")
 
 
-def measure(path: Path) -> float:
-    with tempfile.TemporaryDirectory() as out:
-        started = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute",
-                        "--ExecutePreprocessor.timeout=900", f"--output-dir={out}", str(path)],
-                       check=True, capture_output=True)
-        return time.perf_counter() - started
+def run_in_place(path: Path) -> float:
+    """Execute the notebook and store its outputs (the Makefile's `run` flags); return seconds."""
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute",
+                    "--inplace", "--ExecutePreprocessor.timeout=900",
+                    "--ExecutePreprocessor.record_timing=False", str(path)],
+                   check=True, capture_output=True)
+    return time.perf_counter() - started
 
 
 def rounded(seconds: float) -> int:
@@ -59,7 +60,7 @@ def main(numbers: list[str]) -> None:
     for path in paths:
         if numbers and path.name[:2] not in numbers:
             continue
-        seconds = measure(path)
+        seconds = run_in_place(path)
         write(path, rounded(seconds))
         print(f"{path.name}: {seconds:.1f} s -> about {rounded(seconds)} s")
 

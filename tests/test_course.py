@@ -163,3 +163,18 @@ def test_colab_cells_badges_and_kernelspecs_follow_the_course_address():
         assert _text(first_code) == course_address.colab_cell(), f"{path.name}: first code cell"
         assert first_code["outputs"] == [], f"{path.name}: the Colab cell printed something here"
         assert notebook["metadata"]["kernelspec"]["display_name"] == "Python 3 (ipykernel)"
+
+
+def test_moving_the_course_rewrites_every_address_it_derives():
+    sys.path.insert(0, str(ROOT / "tools"))
+    try:
+        import course_address
+    finally:
+        sys.path.remove(str(ROOT / "tools"))
+    old = course_address.REPOSITORY
+    readme = course_address.align_readme((ROOT / "README.md").read_text(), "someone/fork")
+    assert old not in readme and "git clone https://github.com/someone/fork.git && cd fork" in readme
+    assert "mybinder.org/v2/gh/someone/fork/" in readme and "github/someone/fork/blob/" in readme
+    notebook = course_address.aligned_notebook(_load(NOTEBOOKS[0]), NOTEBOOKS[0].name, "someone/fork")
+    moved = json.dumps(notebook)
+    assert old not in moved and moved.count("someone/fork") == 2  # the badge and the Colab cell

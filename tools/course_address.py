@@ -85,7 +85,12 @@ def _write_notebook(path: Path, notebook: dict) -> None:
 def align_readme(text: str, repository: str = REPOSITORY) -> str:
     text = re.sub(rf"(mybinder\.org/v2/gh/){ANY_REPOSITORY}/", rf"\g<1>{repository}/", text)
     text = re.sub(rf"(colab\.research\.google\.com/github/){ANY_REPOSITORY}/", rf"\g<1>{repository}/", text)
-    return re.sub(rf"(git clone https://github\.com/){ANY_REPOSITORY}\b", rf"\g<1>{repository}", text)
+    name = repository.split("/")[1]
+    # `git clone URL && cd NAME`: the folder git creates is named after the repository.
+    text = re.sub(rf"(git clone https://github\.com/){ANY_REPOSITORY}?(?:\.git)?( && cd )[\w.-]+",
+                  rf"\g<1>{repository}.git\g<2>{name}", text)
+    return re.sub(rf"(git clone https://github\.com/){ANY_REPOSITORY}?(?:\.git)?(?=[\s)`]|$)",
+                  rf"\g<1>{repository}.git", text)
 
 
 def stale_files(repository: str = REPOSITORY) -> list[Path]:

@@ -50,10 +50,15 @@ _NO_HISTORY_POLICIES = ("popular", "model", "raise")
 
 
 def batch_size_for(n_items: int, memory_mb: float = 8.0) -> int:
-    """Users per batch so one float32 score block stays within ``memory_mb``.
+    """Users per batch so one float32 score block stays within ``memory_mb`` MiB (2**20 bytes).
+
+    This sizes the score block only. Ranking it (``np.argpartition`` in :func:`block_top_k`)
+    allocates an int64 index array of the same shape, twice the block's bytes, so one batch costs
+    about ``3 * memory_mb`` MiB at its peak, and :func:`iter_top_k` ranks ``num_threads`` batches at
+    once (two by default): at most about 48 MiB with the default 8, plus the item vectors.
 
     The default is a memory budget, not a tuned optimum: the work is the same whatever the block
-    size, memory stays at a few MB whatever the number of users, and each batch can reuse the
+    size, memory stays at tens of MB whatever the number of users, and each batch can reuse the
     memory the previous one freed (glibc's malloc keeps freed blocks below its dynamic mmap
     threshold, at most 32 MiB on 64-bit Linux), where blocks of hundreds of MB are mapped and
     page-faulted afresh.
@@ -706,7 +711,7 @@ def recommend_from_recent(
     threshold: float | None = 4.0,
     exclude: sp.spmatrix | None = None,
     item_features: sp.spmatrix | None = None,
-    l2: float = 0.1,
+    l2: float = 0.3,
 ) -> RecentPicks:
     """"Because you recently watched": picks from the likes in a recent window of one user's history.
 
@@ -745,9 +750,10 @@ def recommend_from_recent(
         (every rated movie, not only the likes), or the two lists compete for different movies.
     item_features : sparse matrix, optional
         The item features the model was trained with.
-    l2 : float, default 0.1
-        Passed to :func:`fold_in_user`. Not tuned for recent windows (0.1 was fold-in's earlier
-        default); choose it on validation users of your own before you rely on it.
+    l2 : float, default 0.3
+        Passed to :func:`fold_in_user`; the same default as there. It was not tuned for recent
+        windows (fold-in's value was chosen for new users, not for a user's last likes); choose it
+        on validation users of your own before you rely on it.
 
     Returns
     -------

@@ -243,12 +243,17 @@ def test_recent_window_folds_in_only_the_recent_likes(model, history, catalog):
     mapping, movies = catalog
     out = recommend_from_recent(model, history, 103, mapping, movies, k=4, window=pd.Timedelta(days=7))
     assert out.recent["movieId"].tolist() == [5, 4]  # newest first; the low rating is not a like
-    l2 = recommend_from_recent.__kwdefaults__["l2"]  # its own default, which need not be fold_in_user's
+    l2 = recommend_from_recent.__kwdefaults__["l2"]  # its own default (test below: fold_in_user's)
     scores = score_user_vector(model, fold_in_user(model, np.array([3, 4]), l2=l2))  # items 4, 5 -> indices 3, 4
     scores[[0, 1, 2, 3, 4]] = -np.inf  # everything the user rated is excluded, liked or not
     expected = np.argsort(-scores, kind="stable")[:4] + 1
     assert out.picks["movieId"].tolist() == expected.tolist()
     np.testing.assert_allclose(out.picks["score"], scores[expected - 1].round(3), atol=1e-3)
+
+
+def test_recent_window_l2_default_is_fold_in_users():
+    # The recent row folds in with fold-in's validated penalty unless the caller chooses another.
+    assert recommend_from_recent.__kwdefaults__["l2"] == fold_in_user.__kwdefaults__["l2"]
 
 
 def test_last_n_takes_the_most_recent_likes(model, history, catalog):

@@ -239,8 +239,10 @@ def split_users(
     """Split the users who have a like into two disjoint groups, such as validation and test users.
 
     Choose settings with :func:`new_user_curve` on the first group (``users=first``) and report on
-    the second (``users=second``): the users you report never informed a choice. The split is made
-    once, not per seed, so a user is in the same group whichever seed holds them out.
+    the second (``users=second``): no held-out result of a user you report informed a choice. The
+    split is made once, not per seed, so a user is in the same group whichever seed holds them
+    out. (At a seed that does not hold a reported user out, their likes train the model, as every
+    training user's do, including the model the first group is scored with.)
 
     Parameters
     ----------
@@ -600,12 +602,15 @@ def recommend_for_new_user(
     l2: float = 0.3,
     reasons: int = 2,
     item_features: sp.spmatrix | None = None,
+    tie_seed: int = 0,
 ) -> pd.DataFrame:
     """An explained top-k for someone who is not in the model, from the movies they liked.
 
     The user is folded in (:func:`helpers.recommend.fold_in_user`), every movie is scored, the
     ``liked`` and ``seen`` movies are left out, and each recommendation is explained by the liked
-    movies closest to it (:func:`helpers.recommend.explain`).
+    movies closest to it (:func:`helpers.recommend.explain`). Equal scores are ordered by the fixed
+    random order of :func:`helpers.evaluate.evaluate_ranking` (``tie_seed``), the rule
+    :func:`new_user_curve` measures with.
 
     Parameters
     ----------
@@ -624,6 +629,8 @@ def recommend_for_new_user(
     reasons : int, default 2
         Liked titles named per recommendation.
     item_features : sparse matrix, optional
+    tie_seed : int, default 0
+        Seeds the order of equal scores, as in :func:`helpers.evaluate.evaluate_ranking`.
 
     Returns
     -------
@@ -667,7 +674,8 @@ def recommend_for_new_user(
     scores = score_user_vector(model, vector, item_features=item_features).astype(np.float64)
     scores[excluded] = -np.inf
     k = min(k, int(np.isfinite(scores).sum()))
-    top = np.argsort(-scores, kind="stable")[:k]
+    tie_order, _ = _tie_order(len(scores), tie_seed)  # equal scores: evaluate_ranking's order
+    top = tie_order[np.argsort(-scores[tie_order], kind="stable")[:k]]
     out = lookup_movies(movies, mapping.item_id(top))
     out.insert(0, "rank", np.arange(1, k + 1))
     out["score"] = scores[top].round(3)

@@ -404,6 +404,25 @@ def test_recommendations_skip_liked_and_seen_and_follow_fold_in(small_model, cat
     assert out["because"].str.contains(r"Movie [012] \(2000\) \(").all()
 
 
+def test_recommendations_order_equal_scores_by_the_tie_order_of_evaluate_ranking(small_model, catalogue):
+    """Items that all score the same are listed in evaluate_ranking's tie order, not by index."""
+    import copy
+
+    model, built = small_model
+    flat = copy.deepcopy(model)  # every item the same vector and bias: every score ties
+    flat.item_embeddings[:] = flat.item_embeddings[0]
+    flat.item_biases[:] = flat.item_biases[0]
+    n_items = built.mapping.shape[1]
+    for tie_seed in (0, 5):
+        out = recommend_for_new_user(flat, built.mapping, catalogue, [0], k=6, tie_seed=tie_seed)
+        flat_scores = lambda users: np.zeros((len(users), n_items))
+        liked = sp.csr_matrix((np.ones(1), ([0], built.mapping.item_index([0]))), shape=(1, n_items))
+        some_test_item = sp.csr_matrix((np.ones(1), ([0], [n_items - 1])), shape=(1, n_items))
+        expected = evaluate_ranking(flat_scores, some_test_item, liked, k=6, tie_seed=tie_seed).top_k[0]
+        assert out["movieId"].tolist() == built.mapping.item_id(expected).tolist()
+        assert out["movieId"].tolist() != sorted(out["movieId"])  # not simply by index
+
+
 def test_planted_new_user_gets_their_group(small_model, catalogue):
     model, built = small_model
     out = recommend_for_new_user(model, built.mapping, catalogue, [0, 1, 2, 3], k=5)

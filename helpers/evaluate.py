@@ -569,7 +569,9 @@ def evaluate_ranking(
     scores are ordered by one fixed random order of the catalog (a permutation seeded by
     ``tie_seed``), the same for every scorer and every user. So a coarse scorer (popularity
     counts, a model whose items share feature rows) is graded as a product that shows tied items
-    in an arbitrary order would be: neither penalised nor rewarded for its ties. Every metric and
+    in an arbitrary order would be: on average over tie orders, neither penalised nor rewarded for
+    its ties (one fixed order can still favour or hurt it by chance; vary ``tie_seed`` to see how
+    much). Every metric and
     ``top_k`` use this one ranking. ``lightfm.evaluation`` instead counts ties against the item
     (``prediction >= predictions[i]`` in ``predict_ranks``); the two agree whenever a user's
     scores have no ties (usually the case for a LightFM model on identity features only).

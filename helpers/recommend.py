@@ -246,7 +246,7 @@ def top_k_items(
     user_features, item_features : sparse matrix, optional
         The feature matrices the model was trained with.
     batch_size : int, optional
-        Users per batch; by default as many as fit an 8 MB score block (:func:`batch_size_for`).
+        Users per batch; by default as many as fit an 8 MiB score block (:func:`batch_size_for`).
     num_threads : int, default 2
         Blocks scored at once; the result does not depend on it.
 
@@ -856,9 +856,10 @@ def export_top_k_csv(
 ) -> int:
     """Write the top-k list of every user to a new CSV file, one batch of users at a time.
 
-    Memory stays at one batch of scores per thread of :func:`iter_top_k` (two by default), however
-    many users there are: each batch is appended to the file as soon as it is ranked. The file must not exist yet; if anything
-    fails halfway, the partial file is removed, so a file that exists is complete.
+    Memory stays at one batch of scores and its argpartition indices (about 3x the scores) per
+    thread of :func:`iter_top_k` (two by default), however many users there are: each batch is
+    appended to the file as soon as it is ranked. The file must not exist yet; if anything fails
+    halfway, the partial file is removed, so a file that exists is complete.
 
     Parameters
     ----------

@@ -165,13 +165,19 @@ def test_nobody_left_to_evaluate_raises(planted):
         new_user_curve(planted, train_small, reveal=(40,), seeds=(0,))
 
 
-def test_held_out_users_are_absent_from_training(planted):
-    seen = {}
+def training_recorder(seen: dict):
+    """A train_model that keeps each seed's training matrix in ``seen``."""
 
     def spy(matrix, seed):
         seen[seed] = matrix.tocsr()
         return train_small(matrix, seed)
 
+    return spy
+
+
+def test_held_out_users_are_absent_from_training(planted):
+    seen = {}
+    spy = training_recorder(seen)
     mapping = IdMapping.from_frame(planted)
     new_user_curve(planted, spy, reveal=(2,), seeds=(0, 1), mapping=mapping, max_users=3)
     for seed, matrix in seen.items():
@@ -215,11 +221,7 @@ def test_max_users_limits_evaluation_not_the_holdout(planted):
 
 def test_users_restricts_evaluation_to_the_group_but_not_the_holdout(planted):
     seen = {}
-
-    def spy(matrix, seed):
-        seen[seed] = matrix.tocsr()
-        return train_small(matrix, seed)
-
+    spy = training_recorder(seen)
     mapping = IdMapping.from_frame(planted)
     first, second = split_users(planted, 0.5, seed=1)
     curves = [new_user_curve(planted, spy, methods={"rec": recording([])}, reveal=(2,), seeds=(0, 3),

@@ -571,10 +571,10 @@ def evaluate_ranking(
     counts, a model whose items share feature rows) is graded as a product that shows tied items
     in an arbitrary order would be: on average over tie orders, neither penalised nor rewarded for
     its ties (one fixed order can still favour or hurt it by chance; vary ``tie_seed`` to see how
-    much). Every metric and
-    ``top_k`` use this one ranking. ``lightfm.evaluation`` instead counts ties against the item
-    (``prediction >= predictions[i]`` in ``predict_ranks``); the two agree whenever a user's
-    scores have no ties (usually the case for a LightFM model on identity features only).
+    much). Every metric and ``top_k`` use this one ranking. ``lightfm.evaluation`` instead counts
+    ties against the item (``prediction >= predictions[i]`` in ``predict_ranks``); the two agree
+    whenever a user's scores have no ties (usually the case for a LightFM model on identity
+    features only).
 
     Metrics at ``k``: precision (hits / k), recall (hits / test items), NDCG (binary gains, ideal
     DCG over ``min(k, test items)``), MAP (average precision at the hits, over

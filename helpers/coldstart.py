@@ -28,7 +28,7 @@ from helpers.data import (
     find_movies,
     lookup_movies,
 )
-from helpers.evaluate import _tie_order, bootstrap_ci, popularity_scorer
+from helpers.evaluate import _top_in_tie_order, bootstrap_ci, popularity_scorer
 from helpers.recommend import explain, fold_in_user, naive_average_user, score_user_vector
 
 __all__ = [
@@ -77,17 +77,12 @@ NewUserMethod = Callable[[NewUserContext, np.ndarray], np.ndarray]
 """``method(context, revealed) -> scores``: ``revealed`` is ``users x n`` item indices, scores ``users x items``."""
 
 
-def popularity_method(seed: int | None = None) -> NewUserMethod:
+def popularity_method() -> NewUserMethod:
     """Everyone gets the most-liked training items; the revealed likes are ignored.
 
     The scores are the plain counts of :func:`helpers.evaluate.popularity_scorer`, so many items
     tie; :func:`new_user_curve` breaks ties by the course's one rule (a fixed random order of the
     items, ``tie_seed``), as :func:`helpers.evaluate.evaluate_ranking` does for every scorer.
-
-    Parameters
-    ----------
-    seed : optional
-        Ignored; accepted so that calls written when popularity broke its own ties still run.
 
     Examples
     --------
@@ -518,8 +513,7 @@ def _hits_at_k(scores: np.ndarray, revealed: np.ndarray, hidden: sp.csr_matrix, 
     """
     scores[np.arange(len(scores))[:, None], revealed] = -np.inf
     k = min(k, scores.shape[1])
-    tie_order, _ = _tie_order(scores.shape[1], tie_seed)
-    top = tie_order[np.argsort(-scores[:, tie_order], axis=1, kind="stable")[:, :k]]
+    top = _top_in_tie_order(scores, k, tie_seed)
     hidden_dense = hidden.toarray().astype(bool)
     return np.take_along_axis(hidden_dense, top, axis=1).sum(axis=1)
 
@@ -674,8 +668,7 @@ def recommend_for_new_user(
     scores = score_user_vector(model, vector, item_features=item_features).astype(np.float64)
     scores[excluded] = -np.inf
     k = min(k, int(np.isfinite(scores).sum()))
-    tie_order, _ = _tie_order(len(scores), tie_seed)  # equal scores: evaluate_ranking's order
-    top = tie_order[np.argsort(-scores[tie_order], kind="stable")[:k]]
+    top = _top_in_tie_order(scores, k, tie_seed)  # equal scores: evaluate_ranking's order
     out = lookup_movies(movies, mapping.item_id(top))
     out.insert(0, "rank", np.arange(1, k + 1))
     out["score"] = scores[top].round(3)

@@ -719,6 +719,13 @@ def _tie_order(n_items: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return order, rank
 
 
+def _top_in_tie_order(scores: np.ndarray, k: int, tie_seed: int) -> np.ndarray:
+    """Indices of the ``k`` highest scores along the last axis, best first, equal scores in the
+    fixed tie order of :func:`_tie_order` (a stable sort of the items taken in that order)."""
+    tie_order, _ = _tie_order(scores.shape[-1], tie_seed)
+    return tie_order[np.argsort(-np.take(scores, tie_order, axis=-1), axis=-1, kind="stable")[..., :k]]
+
+
 def _score_block(scorer: Scorer, batch: np.ndarray, n_items: int) -> np.ndarray:
     """The scorer's block for ``batch``, checked, as a private float32 or float64 copy."""
     raw = np.asarray(scorer(batch))
